@@ -1,0 +1,149 @@
+"""One typed training config, shared by `train.py` and the dashboard's Train page."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+
+from digits.data import VALIDATION_SIZE
+
+TRAIN_SIZE = 60_000 - VALIDATION_SIZE
+DEFAULT_CLASS_WEIGHTS = {9: 2.0}  # the tutorial's fix: 4 and 9 are confused, so 9 counts double
+
+
+class ConfigError(ValueError):
+    """A setting is invalid; the message names each bad value and why."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    preset: str = "strong"            # model architecture: "seed" (the tutorial's) or "strong"
+    epochs: int = 20
+    batch_size: int = 128
+    learning_rate: float = 3e-3       # peak rate for the one-cycle schedule
+    schedule: str = "onecycle"        # "constant" or "onecycle"
+    augment: bool = True              # polarity, background, stroke thickness, rotation, shift, zoom
+    class_weights: dict[int, float] = field(default_factory=lambda: dict(DEFAULT_CLASS_WEIGHTS))
+    limit: int | None = None          # train on the first N training images only
+    seed: int = 0
+    name: str | None = None           # version id; default: time stamp + preset
+    activate: bool = False            # make the new version the active one
+
+    def validate(self) -> TrainConfig:
+        errors = []
+        if self.preset not in PRESETS:
+            errors.append(f"preset {self.preset!r} is unknown; choose one of {', '.join(PRESETS)}")
+        if self.schedule not in SCHEDULES:
+            errors.append(f"schedule {self.schedule!r} is unknown; choose one of {', '.join(SCHEDULES)}")
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            errors.append(f"epochs = {self.epochs}: must be a whole number of at least 1")
+        if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
+            errors.append(f"subset size = {self.limit}: must be at least 1 image (or none for all)")
+        train_size = min(self.limit or TRAIN_SIZE, TRAIN_SIZE)
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            errors.append(f"batch size = {self.batch_size}: must be a whole number of at least 1")
+        elif self.batch_size > train_size:
+            errors.append(f"batch size = {self.batch_size}: larger than the {train_size} training images")
+        if not (isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate)
+                and self.learning_rate > 0):
+            errors.append(f"learning rate = {self.learning_rate}: must be a finite number above 0")
+        for digit, weight in self.class_weights.items():
+            if not isinstance(digit, int) or not 0 <= digit <= 9:
+                errors.append(f"class weight for {digit!r}: the class must be a digit 0-9")
+            if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
+                errors.append(f"class weight {digit}={weight}: the weight must be a finite number >= 0")
+        if self.name is not None:
+            from digits.store import validate_version_id
+            try:
+                validate_version_id(self.name)
+            except ValueError as err:
+                errors.append(f"name: {err}")
+        if errors:
+            raise ConfigError("; ".join(errors))
+        return self
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["class_weights"] = {str(k): v for k, v in self.class_weights.items()}
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in values.items() if k in known}
+        values["class_weights"] = {int(k): float(v) for k, v in values.get("class_weights", {}).items()}
+        return cls(**values)
+
+    def to_argv(self) -> list[str]:
+        """The `train.py` options that reproduce this config exactly."""
+        argv = [
+            "--preset", self.preset, "--epochs", str(self.epochs), "--batch-size", str(self.batch_size),
+            "--learning-rate", repr(self.learning_rate), "--schedule", self.schedule,
+            "--augment" if self.augment else "--no-augment", "--seed", str(self.seed),
+        ]
+        argv += ["--class-weight", *(f"{k}={v}" for k, v in sorted(self.class_weights.items()))] \
+            if self.class_weights else ["--no-class-weights"]
+        if self.limit:
+            argv += ["--limit", str(self.limit)]
+        if self.name:
+            argv += ["--name", self.name]
+        if self.activate:
+            argv.append("--activate")
+        return argv
+
+
+SCHEDULES = ("constant", "onecycle")
+PRESETS: dict[str, TrainConfig] = {
+    # The tutorial exactly: its CNN, Adam at Keras' default 1e-3, 5 epochs, batch 64, no extras.
+    "seed": TrainConfig(preset="seed", epochs=5, batch_size=64, learning_rate=1e-3,
+                        schedule="constant", augment=False, class_weights={}),
+    # The shipped default: a wider CNN with batch norm and dropout, one-cycle rate, augmentation.
+    "strong": TrainConfig(),
+}
+
+
+def preset(preset_name: str, **overrides) -> TrainConfig:
+    if preset_name not in PRESETS:
+        raise ConfigError(f"preset {preset_name!r} is unknown; choose one of {', '.join(PRESETS)}")
+    return replace(PRESETS[preset_name], **overrides)
+
+
+def parse_class_weight(text: str) -> tuple[int, float]:
+    digit, sep, weight = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{text!r}: write a class weight as DIGIT=WEIGHT, e.g. 9=2.0")
+    try:
+        return int(digit), float(weight)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: DIGIT must be 0-9 and WEIGHT a number") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Typed `train.py` options; a value left out takes the preset's default."""
+    parser.add_argument("--preset", choices=list(PRESETS), default="strong",
+                        help="model and recipe: 'seed' is the tutorial's, 'strong' the shipped default's")
+    parser.add_argument("--epochs", type=int, help="passes over the training images")
+    parser.add_argument("--batch-size", type=int, help="images per gradient step")
+    parser.add_argument("--learning-rate", type=float, help="Adam's (peak) learning rate")
+    parser.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule")
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                        help="random polarity, background, stroke thickness, rotation, shift and zoom")
+    parser.add_argument("--class-weight", type=parse_class_weight, nargs="+", metavar="DIGIT=WEIGHT",
+                        help="per-class loss weights, e.g. 9=2.0 4=1.5 (default 9=2.0 for 'strong')")
+    parser.add_argument("--no-class-weights", action="store_true", help="weigh every class the same")
+    parser.add_argument("--limit", type=int, help="train on the first N training images only")
+    parser.add_argument("--seed", type=int, help="random seed for weights, shuffling and augmentation")
+    parser.add_argument("--name", help="version id for the new model (letters, digits, '.', '_', '-')")
+    parser.add_argument("--activate", action="store_true", help="make the new version the active model")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    overrides = {key: getattr(args, key) for key in
+                 ("epochs", "batch_size", "learning_rate", "schedule", "augment", "limit", "seed", "name")
+                 if getattr(args, key) is not None}
+    if args.no_class_weights:
+        overrides["class_weights"] = {}
+    elif args.class_weight:
+        overrides["class_weights"] = dict(args.class_weight)
+    return preset(args.preset, activate=args.activate, **overrides).validate()

@@ -1,0 +1,234 @@
+"""The model store: one folder per version, `model.keras` + `meta.json`, written atomically.
+
+Layout (root = `model_store/` beside the project, or env DIGITS_STORE):
+  <root>/<version>/model.keras, meta.json   user-trained versions (not tracked by git)
+  <root>/ACTIVE                             the active version id (not tracked by git)
+  <root>/runs/<run id>/                     training runs' event logs (see digits.runs)
+The shipped default always lives in the project's `model_store/default/` (tracked by git), so a
+store elsewhere still has it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from digits.data import PROJECT_ROOT
+
+DEFAULT_VERSION = "default"
+SHIPPED_DIR = PROJECT_ROOT / "model_store" / DEFAULT_VERSION
+VERSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+RESERVED_IDS = {"runs", "ACTIVE"}
+
+
+class StoreError(RuntimeError):
+    """A version is unknown, broken or cannot be written; the message says which and why."""
+
+
+def validate_version_id(version: str) -> str:
+    if not isinstance(version, str) or not VERSION_ID.match(version) or ".." in version \
+            or version in RESERVED_IDS:
+        raise StoreError(
+            f"invalid version id {version!r}: use 1-80 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (no '..' or path separators)")
+    return version
+
+
+def default_root() -> Path:
+    return Path(os.environ.get("DIGITS_STORE", PROJECT_ROOT / "model_store"))
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    id: str
+    path: Path
+    meta: dict | None      # None when broken
+    error: str | None      # why the version is broken
+    active: bool = False
+
+    @property
+    def broken(self) -> bool:
+        return self.error is not None
+
+    @property
+    def test_accuracy(self) -> float | None:
+        return ((self.meta or {}).get("test") or {}).get("accuracy")
+
+
+class ModelStore:
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root else default_root()
+
+    # -- paths ---------------------------------------------------------------------------------
+    def path(self, version: str) -> Path:
+        validate_version_id(version)
+        if version == DEFAULT_VERSION:
+            return SHIPPED_DIR
+        return self.root / version
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    # -- listing -------------------------------------------------------------------------------
+    def ids(self) -> list[str]:
+        found = {DEFAULT_VERSION} if SHIPPED_DIR.is_dir() else set()
+        if self.root.is_dir():
+            found |= {p.name for p in self.root.iterdir()
+                      if p.is_dir() and VERSION_ID.match(p.name) and p.name not in RESERVED_IDS
+                      and ".." not in p.name}
+        return sorted(found, key=lambda v: (v != DEFAULT_VERSION, v))
+
+    def info(self, version: str) -> VersionInfo:
+        path = self.path(version)
+        active = version == self.active()
+        if not path.is_dir():
+            raise StoreError(f"unknown version {version!r}; `python -m digits models` lists them")
+        try:
+            meta = json.loads((path / "meta.json").read_text())
+            if not isinstance(meta, dict):
+                raise ValueError("not a JSON object")
+        except FileNotFoundError:
+            return VersionInfo(version, path, None, "meta.json is missing", active)
+        except (ValueError, OSError) as err:
+            return VersionInfo(version, path, None, f"meta.json is malformed ({err})", active)
+        model_file = path / "model.keras"
+        if not model_file.is_file() or model_file.stat().st_size == 0:
+            return VersionInfo(version, path, meta, "model.keras is missing or empty", active)
+        return VersionInfo(version, path, meta, None, active)
+
+    def list(self) -> list[VersionInfo]:
+        """Every version, broken ones flagged rather than raised; newest user versions last."""
+        out = []
+        for version in self.ids():
+            try:
+                out.append(self.info(version))
+            except StoreError:  # deleted while listing
+                continue
+        return out
+
+    # -- active version ------------------------------------------------------------------------
+    def active(self) -> str:
+        """The active version id; the shipped default when none is set or the set one is gone."""
+        try:
+            version = (self.root / "ACTIVE").read_text().strip()
+            validate_version_id(version)
+            if self.path(version).joinpath("model.keras").is_file():
+                return version
+        except (OSError, StoreError):
+            pass
+        return DEFAULT_VERSION
+
+    def activate(self, version: str) -> None:
+        info = self.info(version)
+        if info.broken:
+            raise StoreError(f"version {version!r} is broken ({info.error}); it cannot be made active")
+        self.root.mkdir(parents=True, exist_ok=True)
+        _atomic_write_text(self.root / "ACTIVE", version + "\n")
+
+    # -- loading -------------------------------------------------------------------------------
+    def load(self, version: str | None = None):
+        """The Keras model of a version (the active one by default), loaded in safe mode."""
+        import keras  # lazy: listing versions must not pay for TensorFlow
+
+        version = version or self.active()
+        info = self.info(version)
+        if info.broken:
+            raise StoreError(f"version {version!r} is broken: {info.error}")
+        try:
+            return keras.saving.load_model(info.path / "model.keras", compile=False, safe_mode=True)
+        except Exception as err:  # noqa: BLE001 - Keras raises many types for a bad archive
+            raise StoreError(f"version {version!r}: model.keras cannot be loaded ({type(err).__name__}: "
+                             f"{str(err)[:200]})") from err
+
+    # -- writing -------------------------------------------------------------------------------
+    def save(self, version: str, write: Callable[[Path], None], overwrite: bool = False) -> Path:
+        """Let `write(folder)` fill a temporary folder, then rename it into place in one step,
+        so a crash at any moment leaves either the whole version or none of it."""
+        validate_version_id(version)
+        if version == DEFAULT_VERSION and not overwrite:
+            raise StoreError("the shipped default cannot be overwritten by a training run")
+        final = self.path(version)
+        if final.exists() and not overwrite:
+            raise StoreError(f"version {version!r} exists already; choose another --name")
+        final.parent.mkdir(parents=True, exist_ok=True)
+        self._remove_stale_temporaries(final.parent)
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=final.parent))
+        try:
+            write(tmp)
+            for name in ("model.keras", "meta.json"):
+                _fsync(tmp / name)
+            if final.exists():  # overwrite: move the old one aside first, then drop it
+                old = final.parent / f".old-{version}-{os.getpid()}"
+                os.rename(final, old)
+                os.rename(tmp, final)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.rename(tmp, final)
+        except BaseException as err:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(err, OSError):
+                raise StoreError(f"could not save version {version!r}: {err.strerror or err} "
+                                 f"(earlier versions are untouched)") from err
+            raise
+        return final
+
+    def _remove_stale_temporaries(self, parent: Path) -> None:
+        """Temporary folders of writers that died (SIGKILL) are invisible to listing; sweep them."""
+        for tmp in parent.glob(".tmp-*"):
+            try:
+                if tmp.stat().st_mtime < _now() - 3600:
+                    shutil.rmtree(tmp, ignore_errors=True)
+            except OSError:
+                pass
+
+    def delete(self, version: str) -> None:
+        if version == DEFAULT_VERSION:
+            raise StoreError("the shipped default cannot be deleted")
+        path = self.path(version)
+        if not path.is_dir():
+            raise StoreError(f"unknown version {version!r}")
+        # Rename first so readers never see a half-deleted folder.
+        trash = path.parent / f".tmp-deleted-{version}-{os.getpid()}"
+        os.rename(path, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+        if (self.root / "ACTIVE").is_file() and (self.root / "ACTIVE").read_text().strip() == version:
+            (self.root / "ACTIVE").unlink(missing_ok=True)
+
+    def meta(self, version: str) -> dict:
+        info = self.info(version)
+        if info.meta is None:
+            raise StoreError(f"version {version!r} is broken: {info.error}")
+        return info.meta
+
+
+def _now() -> float:
+    import time
+    return time.time()
+
+
+def _fsync(path: Path) -> None:
+    if path.is_file():
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")

@@ -1,0 +1,196 @@
+"""Train one model from a TrainConfig, log every epoch, evaluate on the test set, save a version."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+from digits.augment import augment_batch
+from digits.config import TrainConfig
+from digits.data import Mnist, Split, load_mnist
+from digits.evaluation import evaluate
+from digits.model import NUM_CLASSES, build_model
+from digits.predict import Predictor
+from digits.runs import EventLog
+from digits.store import ModelStore, write_json
+
+BATCH_EVENT_SECONDS = 0.5  # how often the in-epoch progress is written for live viewers
+
+
+class Cancelled(Exception):
+    """The run was asked to stop (Ctrl-C, SIGTERM, or Stop in the dashboard)."""
+
+
+def learning_rate(config: TrainConfig, steps_per_epoch: int):
+    if config.schedule == "constant":
+        return config.learning_rate
+    # One-cycle: warm up from peak/25 to the peak over the first 20% of steps, then cosine-anneal
+    # to almost zero. A built-in schedule, so the optimizer config serialises without custom code.
+    total = config.epochs * steps_per_epoch
+    warmup = max(1, int(0.2 * total))
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate / 25, decay_steps=max(1, total - warmup), alpha=0.002,
+        warmup_target=config.learning_rate, warmup_steps=warmup)
+
+
+def make_dataset(split: Split, config: TrainConfig, training: bool) -> tf.data.Dataset:
+    """uint8 [N, 28, 28] -> batches of (float32 [B, 28, 28, 1] in [0, 1], one-hot [B, 10], weight [B])."""
+    weights = np.ones(NUM_CLASSES, np.float32)
+    for digit, weight in config.class_weights.items():
+        weights[digit] = weight
+    weights = tf.constant(weights)
+
+    def to_model_input(images, labels):
+        x = tf.cast(images, tf.float32)[..., None] / 255.0
+        if training and config.augment:
+            x = augment_batch(x)
+        return x, tf.one_hot(labels, NUM_CLASSES), tf.gather(weights, tf.cast(labels, tf.int32))
+
+    ds = tf.data.Dataset.from_tensor_slices((split.images, split.labels))
+    if training:
+        ds = ds.shuffle(len(split), seed=config.seed, reshuffle_each_iteration=True)
+    # Augment whole batches (vectorised), in parallel with the training step.
+    return ds.batch(config.batch_size).map(to_model_input, num_parallel_calls=tf.data.AUTOTUNE) \
+        .prefetch(tf.data.AUTOTUNE)
+
+
+class LiveLog(keras.callbacks.Callback):
+    """Writes epoch metrics (and throttled in-epoch progress) to the event log; stops on cancel."""
+
+    def __init__(self, log: EventLog, cancel: threading.Event, steps: int):
+        super().__init__()
+        self.log, self.cancel, self.steps = log, cancel, steps
+        self.history: list[dict] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start = self.last_write = time.time()
+        self.log.emit("batch", epoch=epoch + 1, step=0, steps=self.steps)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.cancel.is_set():
+            self.model.stop_training = True
+        now = time.time()
+        if now - self.last_write >= BATCH_EVENT_SECONDS:
+            self.last_write = now
+            self.log.emit("batch", epoch=len(self.history) + 1, step=batch + 1, steps=self.steps,
+                          seconds=now - self.epoch_start, **_floats(logs))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.cancel.is_set():  # a partial epoch's numbers would mislead
+            return
+        record = {"epoch": epoch + 1, **_floats(logs), "learning_rate": _current_lr(self.model),
+                  "seconds": round(time.time() - self.epoch_start, 3)}
+        self.history.append(record)
+        self.log.emit("epoch", **record)
+
+
+def _floats(logs) -> dict:
+    return {k: float(v) for k, v in (logs or {}).items() if k in
+            ("loss", "accuracy", "val_loss", "val_accuracy")}
+
+
+def _current_lr(model) -> float:
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+
+
+def train(config: TrainConfig, store: ModelStore, run_id: str, cancel: threading.Event | None = None,
+          data: Mnist | None = None, data_dir: str | None = None, command: str | None = None,
+          ship: bool = False) -> Path:
+    """Train, evaluate and save one version named `run_id`; events go to the run's log.
+    Raises Cancelled (nothing saved) when `cancel` is set; any error is logged as 'failed'."""
+    cancel = cancel or threading.Event()
+    log = EventLog(store.runs_dir / run_id)
+    log.emit("start", pid=os.getpid(), config=config.to_dict())
+    try:
+        path = _train(config, store, run_id, cancel, log, data, data_dir, command, ship)
+    except Cancelled:
+        log.emit("cancelled")
+        raise
+    except BaseException as err:
+        log.emit("failed", error=f"{type(err).__name__}: {err}")
+        raise
+    return path
+
+
+def _train(config, store, run_id, cancel, log, data, data_dir, command, ship) -> Path:
+    started = time.time()
+    log.emit("data")
+    data = data or load_mnist(data_dir)
+    train_split = Split(data.train.images[:config.limit], data.train.labels[:config.limit]) \
+        if config.limit else data.train
+    _check(cancel)
+
+    keras.utils.set_random_seed(config.seed)
+    steps = math.ceil(len(train_split) / config.batch_size)
+    model = build_model(config.preset)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate(config, steps)),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
+    live = LiveLog(log, cancel, steps)
+    model.fit(make_dataset(train_split, config, training=True), epochs=config.epochs,
+              validation_data=make_dataset(data.validation, config, training=False),
+              callbacks=[live], verbose=1 if sys.stdout.isatty() else 2)
+    _check(cancel)
+    train_seconds = time.time() - started
+
+    log.emit("evaluating")
+    evaluation = evaluate(Predictor(model), data.test.images, data.test.labels)
+    report = evaluation.report()
+    meta = {
+        "id": run_id,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "preset": config.preset,
+        "config": config.to_dict(),
+        "architecture": {"name": model.name, "parameters": int(model.count_params()),
+                         "input": "float32 [N, 28, 28, 1] in [0, 1], ink = 1",
+                         "output": "softmax [N, 10]"},
+        "data": {"source": str(data.source), "sha256": data.digests, "train_images": len(train_split),
+                 "validation_images": len(data.validation), "test_images": len(data.test)},
+        "history": live.history,
+        "test": report,
+        "train_seconds": round(train_seconds, 1),
+        "versions": _versions(),
+        "command": command or "python train.py " + " ".join(config.to_argv()),
+    }
+    _check(cancel)
+
+    log.emit("saving")
+    inference_model = _without_optimizer(model)
+
+    def write(folder: Path) -> None:
+        inference_model.save(folder / "model.keras")
+        write_json(folder / "meta.json", meta)
+        _check(cancel)  # still in the temporary folder: a cancel here leaves the store untouched
+
+    path = store.save(run_id, write, overwrite=ship)
+    if config.activate and not ship:
+        store.activate(run_id)
+    log.emit("done", version=run_id, test_accuracy=report["accuracy"], path=str(path))
+    return path
+
+
+def _without_optimizer(model: keras.Model) -> keras.Model:
+    """The same network and weights, uncompiled: a smaller file that holds no optimizer state."""
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def _check(cancel: threading.Event) -> None:
+    if cancel.is_set():
+        raise Cancelled()
+
+
+def _versions() -> dict:
+    import PIL
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "pillow": PIL.__version__}
