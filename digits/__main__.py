@@ -1,0 +1,5 @@
+import sys
+
+from digits.cli import main
+
+sys.exit(main())

@@ -1,0 +1,130 @@
+"""`python -m digits ...`: predict images, evaluate a version, manage the model store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from digits.store import DEFAULT_VERSION, ModelStore, StoreError  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m digits", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    predict = commands.add_parser("predict", help="predict the digit in each image")
+    predict.add_argument("images", nargs="+", help="PNG, JPEG, BMP, GIF or WebP files, any size and background")
+    predict.add_argument("--model", help="version id (default: the active version)")
+    predict.add_argument("--json", action="store_true", help="print one JSON list, an object per file")
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a version on the 10,000 MNIST test images")
+    evaluate.add_argument("--model", help="version id (default: the active version)")
+    evaluate.add_argument("--json", action="store_true", help="print the full report as JSON")
+    evaluate.add_argument("--data-dir", help="folder with the MNIST IDX files")
+
+    models = commands.add_parser("models", help="list versions; activate or delete one")
+    models.add_argument("action", nargs="?", choices=["list", "activate", "delete"], default="list")
+    models.add_argument("version", nargs="?", help="the version to activate or delete")
+    models.add_argument("--json", action="store_true", help="print the list as JSON")
+    return parser
+
+
+def cmd_predict(args, store: ModelStore) -> int:
+    from digits.predict import Predictor
+    from digits.preprocessing import ImageError, prepare
+
+    predictor = Predictor(store.load(args.model))
+    results, failed = [], False
+    for path in args.images:
+        result = {"file": path, "digit": None, "confidence": None, "probabilities": None, "error": None}
+        try:
+            prediction = predictor.predict_prepared(prepare(path))
+            result.update(digit=prediction.digit, confidence=round(prediction.confidence, 6),
+                          probabilities=None if prediction.probabilities is None
+                          else [round(float(p), 6) for p in prediction.probabilities])
+        except ImageError as err:
+            result["error"] = str(err)
+            failed = True
+        results.append(result)
+        if not args.json:
+            print(_predict_line(result), file=sys.stderr if result["error"] else sys.stdout)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 1 if failed else 0
+
+
+def _predict_line(result: dict) -> str:
+    if result["error"]:
+        return f"{result['file']}: error: {result['error']}"
+    if result["digit"] is None:
+        return f"{result['file']}: no digit"
+    return f"{result['file']}: {result['digit']} ({result['confidence']:.1%})"
+
+
+def cmd_evaluate(args, store: ModelStore) -> int:
+    from digits.data import load_test
+    from digits.evaluation import evaluate
+    from digits.predict import Predictor
+
+    version = args.model or store.active()
+    test = load_test(args.data_dir)
+    report = evaluate(Predictor(store.load(version)), test.images, test.labels).report()
+    if args.json:
+        print(json.dumps({"version": version, **report}, indent=2))
+        return 0
+    print(f"version {version}: test accuracy {report['accuracy']:.2%} on {report['images']} images")
+    print("digit  precision  recall   f1      support")
+    for row in report["per_class"]:
+        print(f"{row['digit']:>5}  {row['precision']:9.4f}  {row['recall']:.4f}  {row['f1']:.4f}  {row['support']:>7}")
+    pairs = ", ".join(f"{p['true']}->{p['predicted']}: {p['count']}" for p in report["top_confused"][:5])
+    print(f"most confused (true->predicted): {pairs}")
+    print(f"4/9 confusion: 4->9 {report['confusion_4_9']['4->9']}, 9->4 {report['confusion_4_9']['9->4']}")
+    return 0
+
+
+def cmd_models(args, store: ModelStore) -> int:
+    if args.action in ("activate", "delete"):
+        if not args.version:
+            print(f"error: 'models {args.action}' needs a version id", file=sys.stderr)
+            return 2
+        if args.action == "activate":
+            store.activate(args.version)
+            print(f"active version: {args.version}")
+        else:
+            store.delete(args.version)
+            print(f"deleted version {args.version}; active version: {store.active()}")
+        return 0
+    versions = store.list()
+    if args.json:
+        print(json.dumps([{"id": v.id, "active": v.active, "broken": v.broken, "error": v.error,
+                           "preset": (v.meta or {}).get("preset"), "test_accuracy": v.test_accuracy,
+                           "created": (v.meta or {}).get("created")} for v in versions], indent=2))
+        return 0
+    for v in versions:
+        mark = "*" if v.active else " "
+        if v.broken:
+            print(f"{mark} {v.id:<32} BROKEN: {v.error}")
+        else:
+            accuracy = f"{v.test_accuracy:.2%}" if v.test_accuracy is not None else "?"
+            shipped = " (shipped default)" if v.id == DEFAULT_VERSION else ""
+            print(f"{mark} {v.id:<32} {v.meta.get('preset', '?'):<7} test {accuracy}  "
+                  f"{v.meta.get('created', '')}{shipped}")
+    return 0
+
+
+COMMANDS = {"predict": cmd_predict, "evaluate": cmd_evaluate, "models": cmd_models}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from digits.data import DataError
+
+    try:
+        return COMMANDS[args.command](args, ModelStore())
+    except (StoreError, DataError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1

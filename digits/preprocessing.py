@@ -1,0 +1,183 @@
+"""Any image -> the 28x28 input the model expects, made the way MNIST itself was made.
+
+MNIST digits are white ink on black, fitted into a 20x20 box (aspect ratio kept) and placed in
+a 28x28 field with their centre of mass at the centre. `prepare` does the same to a canvas
+drawing, a photo or a scan: grey levels, transparent pixels as background, polarity detected
+(dark ink on light or coloured paper becomes white on black), contrast stretched, cropped to
+the ink, fitted, centred. An image with no ink gives None ("no digit") instead of a guess.
+
+Errors: every unusable input raises `ImageError` (a ValueError), and nothing else.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_PIXELS = 40_000_000     # larger images are refused before decoding (decompression bombs)
+WORK_SIDE = 320             # analysis resolution: larger images are reduced first (speed, noise)
+MIN_CONTRAST = 0.15         # ink must differ from the background by this much (of full range)
+NOISE_FLOOR = 0.2           # ink below this (paper texture, JPEG noise) counts as background
+MIN_INK_SIDE = 0.06         # a blob smaller than this fraction of the image is a speck, not a digit
+MAX_INK_FRACTION = 0.55     # more "ink" than this is texture or noise, not a digit on a background
+BOX, FIELD = 20, 28         # MNIST: fit into 20x20, place in 28x28
+CENTRE = (FIELD - 1) / 2    # 13.5 in pixel-index coordinates
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601, as PIL's "L" conversion
+
+
+class ImageError(ValueError):
+    """The input is not a usable image (unreadable, truncated, too large, wrong shape...)."""
+
+
+# -- loading --------------------------------------------------------------------------------
+def load_image(source) -> Image.Image:
+    """A PIL image from a path, bytes, a file object, a PIL image or an array (H, W[, C])."""
+    if isinstance(source, Image.Image):
+        return source
+    if isinstance(source, np.ndarray):
+        return _from_array(source)
+    name = str(source) if isinstance(source, (str, Path)) else "image"
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(bytes(source))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(source)
+            if image.width * image.height > MAX_PIXELS:
+                raise ImageError(f"{name}: {image.width}x{image.height} pixels is too large "
+                                 f"(at most {MAX_PIXELS // 1_000_000} megapixels)")
+            image.seek(0)  # animated GIF/WebP: the first frame
+            image.load()
+    except ImageError:
+        raise
+    except FileNotFoundError:
+        raise ImageError(f"{name}: no such file") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image, or a format that is not supported "
+                         "(PNG, JPEG, BMP, GIF, WebP)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{name}: too many pixels (refused as a possible decompression bomb)") from None
+    except Exception as err:  # noqa: BLE001 - Pillow raises OSError, SyntaxError, struct.error...
+        raise ImageError(f"{name}: the image data is damaged or truncated ({err})") from None
+    if image.width < 1 or image.height < 1:
+        raise ImageError(f"{name}: the image has no pixels")
+    return ImageOps.exif_transpose(image)  # phone photos: upright as the camera saw them
+
+
+def _from_array(array: np.ndarray) -> Image.Image:
+    """uint8/uint16/bool/float (in [0, 1]) arrays of shape (H, W), (H, W, 1..4)."""
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (2, 3, 4)) \
+            or array.shape[0] < 1 or array.shape[1] < 1:
+        raise ImageError(f"an image array must be (H, W) or (H, W, 1-4 channels), not {array.shape}")
+    if array.dtype == bool:
+        array = array.astype(np.float32)
+    if np.issubdtype(array.dtype, np.integer):
+        scale = 65535.0 if array.max(initial=0) > 255 else 255.0
+        array = array.astype(np.float32) / scale
+    elif np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise ImageError("the image array holds NaN or infinite values")
+        array = array.astype(np.float32)
+    else:
+        raise ImageError(f"an image array of dtype {array.dtype} is not supported")
+    if array.shape[0] * array.shape[1] > MAX_PIXELS:
+        raise ImageError(f"{array.shape[1]}x{array.shape[0]} pixels is too large")
+    pixels = (np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8)
+    return Image.fromarray(pixels, "L" if array.ndim == 2 else {2: "LA", 3: "RGB", 4: "RGBA"}[array.shape[2]])
+
+
+# -- from pixels to ink ---------------------------------------------------------------------
+def _grey_and_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """float32 grey [H, W] in [0, 1] and alpha [H, W] (None when the image has none)."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        grey = np.asarray(image, dtype=np.float32)
+        peak = 65535.0 if image.mode.startswith("I") and grey.max(initial=0) > 255 else \
+            (255.0 if image.mode.startswith("I") else max(1.0, float(grey.max(initial=0))))
+        return np.clip(grey / peak, 0, 1), None
+    if image.mode == "P" or image.mode == "PA":
+        image = image.convert("RGBA")
+    elif image.mode == "1":
+        image = image.convert("L")
+    elif image.mode in ("La", "RGBa"):
+        image = image.convert(image.mode.upper())
+    elif image.mode not in ("L", "LA", "RGB", "RGBA"):
+        image = image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX
+    array = np.asarray(image, dtype=np.float32) / 255.0
+    if array.ndim == 2:
+        return array, None
+    alpha = array[..., -1] if image.mode in ("LA", "RGBA") else None
+    colour = array[..., :-1] if alpha is not None else array
+    grey = colour[..., 0] if colour.shape[-1] == 1 else colour @ LUMA
+    return grey, alpha
+
+
+def _border(array: np.ndarray) -> np.ndarray:
+    return np.concatenate([array[0], array[-1], array[1:-1, 0], array[1:-1, -1]])
+
+
+def ink_map(image: Image.Image) -> np.ndarray | None:
+    """float32 [H, W] in [0, 1]: 1 = ink, 0 = background; None when there is no visible ink."""
+    if max(image.size) > WORK_SIDE:
+        image = image.copy()
+        image.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)
+    grey, alpha = _grey_and_alpha(image)
+    if alpha is not None and np.median(_border(alpha)) < 0.5:
+        # A transparent background (a canvas layer, a sticker): whatever is opaque is ink.
+        ink = alpha
+    else:
+        # Paper is what the border mostly shows; ink is what differs from it, in either direction.
+        background = float(np.median(_border(grey)))
+        ink = grey - background if background < 0.5 else background - grey
+        if alpha is not None:
+            ink = ink * alpha  # transparent pixels count as background
+    peak = float(ink.max(initial=0))
+    if peak < MIN_CONTRAST:
+        return None
+    # Stretch the contrast, then drop the faint residue of paper texture and compression noise.
+    ink = np.clip((ink / peak - NOISE_FLOOR) / (1 - NOISE_FLOOR), 0, 1)
+    return ink.astype(np.float32)
+
+
+# -- into the 28x28 field -------------------------------------------------------------------
+def fit_to_field(ink: np.ndarray) -> np.ndarray | None:
+    """Crop to the ink, fit into 20x20 keeping the aspect ratio, centre of mass at the centre."""
+    rows, cols = np.flatnonzero(ink.max(axis=1) > 0), np.flatnonzero(ink.max(axis=0) > 0)
+    if rows.size == 0:
+        return None
+    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]  # [h, w]
+    height, width = crop.shape
+    if max(height, width) < MIN_INK_SIDE * max(ink.shape) or (ink > 0).mean() > MAX_INK_FRACTION:
+        return None  # a speck, or noise/texture all over: not a digit
+    scale = BOX / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    glyph = np.asarray(Image.fromarray(crop, "F").resize(size, Image.Resampling.LANCZOS), np.float32)
+    glyph = np.clip(glyph, 0, 1)
+    mass = glyph.sum()
+    if mass <= 0:
+        return None
+    ys, xs = np.indices(glyph.shape)
+    com_y, com_x = (ys * glyph).sum() / mass, (xs * glyph).sum() / mass
+    # Sub-pixel translation: output pixel (x, y) samples glyph pixel (x + dx, y + dy).
+    shift = (1, 0, com_x - CENTRE, 0, 1, com_y - CENTRE)
+    field = Image.fromarray(glyph, "F").transform((FIELD, FIELD), Image.Transform.AFFINE, shift,
+                                                  resample=Image.Resampling.BILINEAR, fillcolor=0.0)
+    return np.clip(np.asarray(field, np.float32), 0, 1)
+
+
+def prepare(source) -> np.ndarray | None:
+    """Any image -> float32 [28, 28] in [0, 1], ink = 1, MNIST-style; None when it shows no digit.
+    Raises ImageError for anything that is not a usable image."""
+    ink = ink_map(load_image(source))
+    return None if ink is None else fit_to_field(ink)
+
+
+def plain_preprocess(source) -> np.ndarray:
+    """The tutorial's preprocessing, for comparison: grey, resize to 28x28, scale to [0, 1]."""
+    image = load_image(source).convert("L").resize((FIELD, FIELD))
+    return np.asarray(image, np.float32) / 255.0
