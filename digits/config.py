@@ -54,10 +54,10 @@ class TrainConfig:
             if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
                 errors.append(f"class weight {digit}={weight}: the weight must be a finite number >= 0")
         if self.name is not None:
-            from digits.store import validate_version_id
+            from digits.store import StoreError, validate_version_id
             try:
                 validate_version_id(self.name)
-            except ValueError as err:
+            except StoreError as err:
                 errors.append(f"name: {err}")
         if errors:
             raise ConfigError("; ".join(errors))

@@ -26,6 +26,8 @@ MIN_INK_SIDE = 0.06         # a blob smaller than this fraction of the image is 
 MAX_INK_FRACTION = 0.55     # more "ink" than this is texture or noise, not a digit on a background
 BOX, FIELD = 20, 28         # MNIST: fit into 20x20, place in 28x28
 CENTRE = (FIELD - 1) / 2    # 13.5 in pixel-index coordinates
+MARGIN = 1                  # centring may not push the digit closer than this to the edge
+MAX_BORDER_SPREAD = 0.12    # a border this uneven (median absolute deviation) has no clear paper
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601, as PIL's "L" conversion
 
 
@@ -132,7 +134,10 @@ def ink_map(image: Image.Image) -> np.ndarray | None:
         ink = alpha
     else:
         # Paper is what the border mostly shows; ink is what differs from it, in either direction.
-        background = float(np.median(_border(grey)))
+        border = _border(grey)
+        background = float(np.median(border))
+        if np.median(np.abs(border - background)) > MAX_BORDER_SPREAD:
+            return None  # noise or a busy photo: no plain background for a digit to stand on
         ink = grey - background if background < 0.5 else background - grey
         if alpha is not None:
             ink = ink * alpha  # transparent pixels count as background
@@ -163,8 +168,11 @@ def fit_to_field(ink: np.ndarray) -> np.ndarray | None:
         return None
     ys, xs = np.indices(glyph.shape)
     com_y, com_x = (ys * glyph).sum() / mass, (xs * glyph).sum() / mass
-    # Sub-pixel translation: output pixel (x, y) samples glyph pixel (x + dx, y + dy).
-    shift = (1, 0, com_x - CENTRE, 0, 1, com_y - CENTRE)
+    # Put the centre of mass at the centre, but never push part of the digit out of the field
+    # (a '7' is top-heavy). Sub-pixel: output pixel (x, y) samples glyph pixel (x - left, y - top).
+    top = min(max(CENTRE - com_y, MARGIN), FIELD - MARGIN - glyph.shape[0])
+    left = min(max(CENTRE - com_x, MARGIN), FIELD - MARGIN - glyph.shape[1])
+    shift = (1, 0, -left, 0, 1, -top)
     field = Image.fromarray(glyph, "F").transform((FIELD, FIELD), Image.Transform.AFFINE, shift,
                                                   resample=Image.Resampling.BILINEAR, fillcolor=0.0)
     return np.clip(np.asarray(field, np.float32), 0, 1)

@@ -1,0 +1,119 @@
+"""The model store: atomic versions, broken versions flagged, validated ids, the active pointer."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from digits.store import DEFAULT_VERSION, ModelStore, StoreError, validate_version_id
+from conftest import ROOT
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from digits.store import ModelStore
+def write(folder: Path):
+    (folder / "model.keras").write_bytes(b"x" * 1000)
+    print("writing", flush=True)
+    time.sleep(60)  # killed here, half-way through writing the version
+    (folder / "meta.json").write_text("{}")
+ModelStore(sys.argv[1]).save("half", write)
+"""
+
+
+def fake_version(store: ModelStore, version: str, meta: dict | None = None, model: bytes = b"k" * 10):
+    store.save(version, lambda folder: ((folder / "model.keras").write_bytes(model),
+                                        (folder / "meta.json").write_text(json.dumps(meta or {"preset": "seed"}))))
+
+
+def test_a_writer_killed_while_saving_leaves_no_version(store):
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(store.root)], cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "writing"
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait()
+    assert "half" not in store.ids()
+    assert [v.id for v in store.list()] == [DEFAULT_VERSION]
+    assert list(store.root.glob(".tmp-half-*")), "the half-written folder stays hidden, not listed"
+
+
+def test_broken_versions_are_listed_as_broken_not_raised(store):
+    fake_version(store, "good")
+    fake_version(store, "no-model", model=b"")
+    (store.root / "no-meta").mkdir()
+    (store.root / "no-meta" / "model.keras").write_bytes(b"k")
+    (store.root / "bad-meta").mkdir()
+    (store.root / "bad-meta" / "meta.json").write_text("{not json")
+    listed = {v.id: v for v in store.list()}
+    assert not listed["good"].broken and not listed[DEFAULT_VERSION].broken
+    assert "model.keras" in listed["no-model"].error
+    assert "meta.json is missing" in listed["no-meta"].error
+    assert "meta.json is malformed" in listed["bad-meta"].error
+
+
+def test_a_corrupt_model_file_fails_to_load_with_a_clear_error(store):
+    fake_version(store, "corrupt", model=b"this is not a keras zip")
+    with pytest.raises(StoreError, match="'corrupt': model.keras cannot be loaded"):
+        store.load("corrupt")
+
+
+@pytest.mark.parametrize("bad", ["..", "../etc", "a/b", "a\\b", "", ".hidden", "runs", "x" * 81, "a..b", "/abs"])
+def test_version_ids_are_validated(store, bad):
+    with pytest.raises(StoreError, match="invalid version id"):
+        validate_version_id(bad)
+    with pytest.raises(StoreError):
+        store.load(bad)
+
+
+def test_active_defaults_to_shipped_and_follows_activate_and_delete(store):
+    assert store.active() == DEFAULT_VERSION
+    fake_version(store, "mine")
+    store.activate("mine")
+    assert store.active() == "mine"
+    assert [v.id for v in store.list() if v.active] == ["mine"]
+    store.delete("mine")
+    assert store.active() == DEFAULT_VERSION and "mine" not in store.ids()
+
+
+def test_broken_version_cannot_be_activated_and_default_cannot_be_deleted(store):
+    fake_version(store, "broken", model=b"")
+    with pytest.raises(StoreError, match="broken"):
+        store.activate("broken")
+    with pytest.raises(StoreError, match="cannot be deleted"):
+        store.delete(DEFAULT_VERSION)
+    with pytest.raises(StoreError, match="unknown version"):
+        store.delete("never-was")
+
+
+def test_an_existing_version_is_never_overwritten(store):
+    fake_version(store, "v1", meta={"n": 1})
+    with pytest.raises(StoreError, match="exists already"):
+        fake_version(store, "v1", meta={"n": 2})
+    assert store.meta("v1") == {"n": 1}
+
+
+def test_disk_full_while_saving_gives_a_clear_error_and_keeps_earlier_versions(store):
+    fake_version(store, "earlier")
+
+    def write(folder):
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(StoreError, match="No space left on device.*earlier versions are untouched"):
+        store.save("later", write)
+    assert store.ids() == [DEFAULT_VERSION, "earlier"] and not store.info("earlier").broken
+    assert not list(store.root.glob(".tmp-later-*"))
+
+
+def test_shipped_default_describes_itself():
+    meta = ModelStore().meta(DEFAULT_VERSION)
+    for key in ("preset", "config", "data", "history", "test", "train_seconds", "created", "versions", "command"):
+        assert key in meta, key
+    assert meta["command"].startswith("python train.py")
+    assert len(meta["history"]) == meta["config"]["epochs"]
+    assert (ROOT / "model_store" / DEFAULT_VERSION / "model.keras").stat().st_size < 8 * 2**20

@@ -1,0 +1,111 @@
+"""Real training runs through train.py: a version with meta and event log; clean cancellation."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_python
+from digits.runs import read_events, run_status
+
+pytestmark = pytest.mark.slow
+
+
+def test_short_run_produces_a_loadable_version_with_meta_and_event_log(store, mnist):
+    result = run_python("train.py", "--preset", "seed", "--limit", "2000", "--epochs", "1", "--name", "quick",
+                        "--class-weight", "9=2.0", "4=1.5")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "saved version quick" in result.stdout
+
+    meta = store.meta("quick")
+    assert meta["preset"] == "seed" and meta["config"]["limit"] == 2000
+    assert meta["config"]["class_weights"] == {"4": 1.5, "9": 2.0}
+    assert meta["data"]["train_images"] == 2000 and meta["data"]["sha256"]
+    [epoch] = meta["history"]
+    assert set(epoch) >= {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"}
+    assert meta["command"].startswith("python train.py --preset seed")
+    assert np.array(meta["test"]["confusion"]).sum() == 10_000
+
+    # The stored metrics are the model's: evaluate the loaded version again and compare.
+    from digits.evaluation import evaluate
+    from digits.predict import Predictor
+
+    again = evaluate(Predictor(store.load("quick")), mnist.test.images, mnist.test.labels)
+    assert again.accuracy == pytest.approx(meta["test"]["accuracy"], abs=1e-4)
+    assert again.accuracy > 0.5  # one epoch on 2,000 images already learns a lot
+
+    kinds = [e["event"] for e in read_events(store.runs_dir / "quick")]
+    assert kinds[0] == "start" and kinds[-1] == "done"
+    assert kinds.count("epoch") == 1 and "evaluating" in kinds and "saving" in kinds
+    assert run_status(store, "quick").state == "done"
+    assert store.active() == "default"  # not activated without --activate
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_sigterm_cancels_cleanly_and_a_second_run_is_refused_meanwhile(store):
+    argv = [sys.executable, "train.py", "--limit", "20000", "--epochs", "3", "--name", "doomed"]
+    run = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, "DIGITS_STORE": str(store.root)})
+    try:
+        wait_for(lambda: any(e["event"] == "batch" and e.get("step", 0) > 0
+                             for e in read_events(store.runs_dir / "doomed")), 120, "training to start")
+        second = run_python("train.py", "--limit", "100", "--epochs", "1", "--batch-size", "10", "--name", "other")
+        assert second.returncode == 3 and "'doomed' is already in progress" in second.stderr
+        assert not (store.runs_dir / "other").exists()
+
+        run.send_signal(signal.SIGTERM)
+        out, err = run.communicate(timeout=60)
+    finally:
+        run.kill()
+    assert run.returncode == 130, err[-2000:]
+    assert "cancelled; nothing was saved" in err
+    assert read_events(store.runs_dir / "doomed")[-1]["event"] == "cancelled"
+    assert run_status(store, "doomed").state == "cancelled"
+    assert "doomed" not in store.ids() and not list(store.root.glob(".tmp-*"))
+    assert not (store.runs_dir / "LOCK").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--epochs", "0"], "epochs = 0: must be a whole number of at least 1"),
+    (["--epochs", "-3"], "epochs = -3"),
+    (["--batch-size", "0"], "batch size = 0"),
+    (["--limit", "100", "--batch-size", "200"], "batch size = 200: larger than the 100 training images"),
+    (["--learning-rate", "0"], "learning rate = 0.0: must be a finite number above 0"),
+    (["--learning-rate", "nan"], "learning rate = nan"),
+    (["--class-weight", "11=2"], "class weight for 11: the class must be a digit 0-9"),
+    (["--class-weight", "9=-1"], "class weight 9=-1.0: the weight must be a finite number >= 0"),
+    (["--class-weight", "nine"], "write a class weight as DIGIT=WEIGHT"),
+    (["--limit", "0"], "subset size = 0"),
+    (["--name", "../escape"], "invalid version id"),
+    (["--preset", "huge"], "invalid choice: 'huge'"),
+])
+def test_bad_settings_are_rejected_before_any_work(store, args, message):
+    started = time.time()
+    result = run_python("train.py", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert not store.runs_dir.exists(), "nothing was started"
+    assert time.time() - started < 20  # rejected before TensorFlow or MNIST load
+
+
+def test_train_help_lists_the_typed_options():
+    result = run_python("train.py", "--help")
+    for option in ("--preset", "--epochs", "--batch-size", "--learning-rate", "--augment", "--no-augment",
+                   "--class-weight", "--limit", "--seed", "--name", "--activate"):
+        assert option in result.stdout
