@@ -1,0 +1,101 @@
+"""Plotly figures for the pages. Pure functions of numbers: no Streamlit, no TensorFlow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+DIGITS = list(range(10))
+ACCENT = "#e4572e"       # the theme's primary colour: the predicted digit, the highlighted cells
+MUTED = "#9aa5b1"
+TRAIN_COLOUR, VALIDATION_COLOUR = "#1f77b4", "#e4572e"
+FOUR_NINE_CELLS = ((4, 9), (9, 4))  # (true, predicted): the confusion the project cares most about
+
+
+def probability_bars(probabilities: Sequence[float]) -> go.Figure:
+    """The ten class probabilities, the most likely digit in the accent colour."""
+    probabilities = np.asarray(probabilities, dtype=float)
+    best = int(probabilities.argmax())
+    figure = go.Figure(go.Bar(
+        x=DIGITS, y=probabilities,
+        marker_color=[ACCENT if digit == best else MUTED for digit in DIGITS],
+        text=[f"{p:.0%}" if p >= 0.01 else "" for p in probabilities], textposition="outside",
+        hovertemplate="digit %{x}: %{y:.2%}<extra></extra>",
+    ))
+    figure.update_layout(height=260, margin=dict(l=10, r=10, t=30, b=10), title="Probabilities",
+                         xaxis=dict(tickmode="array", tickvals=DIGITS, title=None),
+                         yaxis=dict(range=[0, 1.15], tickformat=".0%", title=None), showlegend=False)
+    return figure
+
+
+def confusion_heatmap(confusion: np.ndarray, highlighted: Iterable[tuple[int, int]] = FOUR_NINE_CELLS,
+                      title: str = "Confusion matrix") -> go.Figure:
+    """True digit (rows) x predicted digit (columns), every cell labelled with its count.
+
+    Colours follow log(1 + count), so the few errors stay visible next to ~1,000 correct answers
+    per digit. The `highlighted` cells are outlined and annotated. A transparent marker sits on
+    every cell so a click selects it (Plotly heatmaps themselves have no point selection)."""
+    confusion = np.asarray(confusion)
+    figure = go.Figure(go.Heatmap(
+        z=np.log1p(confusion), x=DIGITS, y=DIGITS, text=confusion, texttemplate="%{text}",
+        colorscale="Blues", showscale=False, hoverinfo="skip", xgap=1, ygap=1,
+    ))
+    cells_true, cells_predicted = np.meshgrid(DIGITS, DIGITS, indexing="ij")
+    figure.add_trace(go.Scatter(
+        x=cells_predicted.ravel(), y=cells_true.ravel(), mode="markers", name="cells",
+        customdata=confusion.ravel(), marker=dict(size=28, symbol="square", opacity=0),
+        hovertemplate="true %{y} → predicted %{x}: %{customdata} images<extra></extra>",
+    ))
+    for true, predicted in highlighted:
+        figure.add_shape(type="rect", x0=predicted - 0.5, x1=predicted + 0.5, y0=true - 0.5, y1=true + 0.5,
+                         line=dict(color=ACCENT, width=3))
+        figure.add_annotation(x=predicted, y=true, text=f"{true}→{predicted}: {confusion[true, predicted]}",
+                              showarrow=True, arrowhead=2, arrowcolor=ACCENT, ax=-46 if predicted > 5 else 46,
+                              ay=-30, font=dict(color=ACCENT, size=12), bgcolor="rgba(255,255,255,0.9)",
+                              bordercolor=ACCENT)
+    figure.update_layout(
+        title=title, height=470, margin=dict(l=10, r=10, t=40, b=10), showlegend=False,
+        clickmode="event+select", dragmode=False,
+        xaxis=dict(title="predicted", tickmode="array", tickvals=DIGITS, side="top", constrain="domain",
+                   showgrid=False, zeroline=False),
+        yaxis=dict(title="true", tickmode="array", tickvals=DIGITS, autorange="reversed", scaleanchor="x",
+                   showgrid=False, zeroline=False),
+    )
+    return figure
+
+
+def training_curves(epochs: Sequence[Mapping], total_epochs: int | None = None) -> go.Figure:
+    """Loss and accuracy per epoch, training vs validation, side by side."""
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.12)
+    numbers = [record["epoch"] for record in epochs]
+    for column, metric in ((1, "loss"), (2, "accuracy")):
+        for prefix, label, colour in (("", "training", TRAIN_COLOUR), ("val_", "validation", VALIDATION_COLOUR)):
+            figure.add_trace(go.Scatter(
+                x=numbers, y=[record.get(prefix + metric) for record in epochs], mode="lines+markers",
+                name=label, legendgroup=label, showlegend=column == 1, line=dict(color=colour),
+                hovertemplate=f"epoch %{{x}}: {label} {metric} %{{y:.4f}}<extra></extra>",
+            ), row=1, col=column)
+    last = max(total_epochs or 0, numbers[-1] if numbers else 1)
+    figure.update_xaxes(title="epoch", range=[0.5, last + 0.5], dtick=max(1, last // 10))
+    figure.update_yaxes(tickformat=".1%", row=1, col=2)
+    figure.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10),
+                         legend=dict(orientation="h", y=-0.25))
+    return figure
+
+
+def robustness_bars(accuracy_by_version: Mapping[str, Mapping[str, float]]) -> go.Figure:
+    """Accuracy on each test-set variant, one bar group per variant, one colour per version."""
+    figure = go.Figure()
+    for version, accuracies in accuracy_by_version.items():
+        figure.add_trace(go.Bar(
+            x=list(accuracies), y=list(accuracies.values()), name=version,
+            text=[f"{value:.1%}" for value in accuracies.values()], textposition="outside",
+            hovertemplate=f"{version} · %{{x}}: %{{y:.2%}}<extra></extra>",
+        ))
+    figure.update_layout(barmode="group", height=340, margin=dict(l=10, r=10, t=30, b=10),
+                         yaxis=dict(range=[0, 1.1], tickformat=".0%", title="accuracy"),
+                         legend=dict(orientation="h", y=1.12))
+    return figure

@@ -1,0 +1,165 @@
+"""What the pages share: the model store, models and test-set results cached per version, widgets.
+
+Every cache of a version's results is keyed by the store's root, the version id *and* the
+modification time of its `model.keras`, so a version that is retrained, replaced or deleted
+is never served stale. TensorFlow is imported only by the functions that need a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from digits.store import ModelStore, VersionInfo
+
+CANVAS_SIDE = 280              # pixels; 10x the model's 28x28 input
+ENLARGED_SIDE = 140            # how big the 28x28 model input is shown
+ROBUSTNESS_IMAGES = 2_000      # test-set variants use the first N test images (a page view stays quick)
+
+
+# -- the store and its versions --------------------------------------------------------------
+def model_store() -> ModelStore:
+    """The store (env DIGITS_STORE or ./model_store); cheap, so made afresh on every rerun."""
+    return ModelStore()
+
+
+def model_stamp(store: ModelStore, version: str) -> float:
+    """The model file's modification time (0 when missing): part of every per-version cache key."""
+    try:
+        return (store.path(version) / "model.keras").stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def usable_versions(store: ModelStore) -> list[VersionInfo]:
+    """Versions that can be loaded; broken ones are left out (the Models page shows them)."""
+    return [info for info in store.list() if not info.broken]
+
+
+def version_label(info: VersionInfo) -> str:
+    accuracy = f" · {info.test_accuracy:.2%}" if info.test_accuracy is not None else ""
+    return f"{info.id}{' (active)' if info.active else ''}{accuracy}"
+
+
+def version_picker(label: str, key: str, store: ModelStore) -> str | None:
+    """A select box of the usable versions, the active one first chosen; None when there are none."""
+    versions = usable_versions(store)
+    if not versions:
+        st.error("No usable model version: the shipped default `model_store/default` is missing or broken, "
+                 "and no other version is in the store. Train one on the Train page.")
+        return None
+    labels = {info.id: version_label(info) for info in versions}
+    ids = list(labels)
+    active = store.active()
+    return st.selectbox(label, ids, index=ids.index(active) if active in ids else 0,
+                        format_func=labels.__getitem__, key=key)
+
+
+# -- cached models and results ---------------------------------------------------------------
+def load_predictor(version: str):
+    """The compiled `digits.predict.Predictor` of a version, loaded once per model file."""
+    store = model_store()
+    return _cached_predictor(str(store.root), version, model_stamp(store, version))
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
+def _cached_predictor(store_root: str, version: str, stamp: float):
+    from digits.predict import Predictor  # TensorFlow loads here, the first time a page needs a model
+
+    return Predictor(ModelStore(store_root).load(version))
+
+
+@st.cache_resource(show_spinner="Loading the MNIST test set…")
+def test_set():
+    """The 10,000 MNIST test images and labels (read-only arrays shared by every session)."""
+    from digits.data import load_test
+
+    split = load_test()
+    split.images.setflags(write=False)
+    split.labels.setflags(write=False)
+    return split
+
+
+def test_evaluation(version: str):
+    """`digits.evaluation.Evaluation` of a version on the whole test set (computed once per model file)."""
+    store = model_store()
+    return _cached_evaluation(str(store.root), version, model_stamp(store, version))
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _cached_evaluation(store_root: str, version: str, stamp: float):
+    from digits.evaluation import evaluate
+
+    split = test_set()
+    return evaluate(_cached_predictor(store_root, version, stamp), split.images, split.labels)
+
+
+@st.cache_resource(show_spinner=False)
+def variant_test_inputs(variant: str) -> tuple[np.ndarray, np.ndarray]:
+    """Prepared model inputs of one test-set variant (first ROBUSTNESS_IMAGES images) and its
+    'no digit' mask; about a second of preprocessing each, so shared by every version and session."""
+    from digits.variants import variant_inputs
+
+    inputs, empty = variant_inputs(variant, test_set().images[:ROBUSTNESS_IMAGES])
+    inputs.setflags(write=False)
+    return inputs, empty
+
+
+def variant_result(version: str, variant: str) -> dict:
+    """{accuracy, no_digit, 4->9, 9->4} of a version on one test-set variant."""
+    store = model_store()
+    return _cached_variant_result(str(store.root), version, model_stamp(store, version), variant)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _cached_variant_result(store_root: str, version: str, stamp: float, variant: str) -> dict:
+    from digits.variants import variant_accuracy
+
+    inputs, empty = variant_test_inputs(variant)
+    labels = test_set().labels[:ROBUSTNESS_IMAGES]
+    return variant_accuracy(_cached_predictor(store_root, version, stamp), inputs, empty, labels)
+
+
+# -- widgets and images ----------------------------------------------------------------------
+def draw_canvas(stroke_width: int, key: str) -> np.ndarray | None:
+    """A black 280x280 drawing canvas with white ink, like MNIST; returns the drawing as an RGBA
+    uint8 array (None before the first stroke).
+
+    The component is imported here, not at the top: streamlit-drawable-canvas 0.13 can only be
+    declared inside a running Streamlit server, and the page tests replace this function."""
+    from streamlit_drawable_canvas import st_canvas
+
+    result = st_canvas(stroke_width=stroke_width, stroke_color="#FFFFFF", background_color="#000000",
+                       width=CANVAS_SIDE, height=CANVAS_SIDE, drawing_mode="freedraw",
+                       return_image_data=True, key=key)
+    return result.image_data
+
+
+def enlarged(image: np.ndarray, side: int = ENLARGED_SIDE) -> Image.Image:
+    """A small grey image (float in [0, 1] or uint8) blown up with visible pixels."""
+    pixels = image if image.dtype == np.uint8 else (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+    return Image.fromarray(pixels, "L").resize((side, side), Image.Resampling.NEAREST)
+
+
+def notify_after_rerun(message: str) -> None:
+    """Show a success message on the next run (a message written just before st.rerun() is lost)."""
+    st.session_state["notice"] = message
+
+
+def show_notice() -> None:
+    if message := st.session_state.pop("notice", None):
+        st.success(message)
+
+
+def run_action(action: Callable[[], object], success: str, *errors: type[Exception]) -> bool:
+    """Run a store action; on one of `errors` show its message on the page instead of a traceback."""
+    try:
+        action()
+    except errors as err:
+        st.error(str(err))
+        return False
+    notify_after_rerun(success)
+    return True
