@@ -10,12 +10,15 @@ if PROJECT_ROOT not in sys.path:
 
 import streamlit as st  # noqa: E402
 
+# The pages live in `app_pages/`, not `pages/`: beside the entry script a `pages/` folder switches
+# Streamlit to its legacy multipage mode until the first st.navigation call, so the first visitor
+# following a deep link (say /train) after a restart would get that page without this router.
 st.set_page_config(page_title="Digits lab", page_icon=":material/draw:", layout="wide")
 
 pages = [
-    st.Page("pages/predict.py", title="Predict", icon=":material/draw:", default=True),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
-    st.Page("pages/models.py", title="Models", icon=":material/inventory_2:"),
+    st.Page("app_pages/predict.py", title="Predict", icon=":material/draw:", default=True),
+    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
+    st.Page("app_pages/models.py", title="Models", icon=":material/inventory_2:"),
 ]
 st.navigation(pages).run()

@@ -11,7 +11,7 @@ from argparse import ArgumentTypeError
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from digits.config import ConfigError, TrainConfig, parse_class_weight, preset
+from digits.config import PRESETS, ConfigError, TrainConfig, parse_class_weight, preset
 from digits.runs import RunStatus
 
 PHASE_LABELS = {
@@ -30,6 +30,15 @@ STATE_LABELS = {
 # -- the form ------------------------------------------------------------------------------
 def format_class_weights(weights: dict[int, float]) -> str:
     return " ".join(f"{digit}={weight:g}" for digit, weight in sorted(weights.items()))
+
+
+def preset_label(name: str) -> str:
+    """"strong: 20 epochs, batch 128, augmentation, class weights 9=2" (from the preset itself)."""
+    config = PRESETS[name]
+    extras = ["augmentation"] if config.augment else []
+    if config.class_weights:
+        extras.append(f"class weights {format_class_weights(config.class_weights)}")
+    return f"{name}: {config.epochs} epochs, batch {config.batch_size}" + "".join(f", {extra}" for extra in extras)
 
 
 def parse_class_weights(text: str) -> dict[int, float]:

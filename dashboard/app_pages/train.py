@@ -5,9 +5,9 @@ import streamlit as st
 from dashboard import charts
 from dashboard.common import model_store
 from dashboard.runs_view import (STATE_LABELS, config_from_form, current_numbers, format_class_weights,
-                                 run_progress, run_rows)
+                                 preset_label, run_progress, run_rows)
 from digits import runs
-from digits.config import PRESETS, SCHEDULES, ConfigError, TRAIN_SIZE
+from digits.config import PRESETS, SCHEDULES, TRAIN_SIZE, ConfigError
 from digits.store import StoreError
 
 LIVE_REFRESH_SECONDS = 1.0   # while a run is in progress
@@ -74,9 +74,8 @@ def live_view() -> None:
 
 
 def training_form() -> None:
-    preset_name = st.selectbox("Preset", list(PRESETS), key="preset",
-                               format_func={"strong": "strong: the shipped default's recipe",
-                                            "seed": "seed: the tutorial's small CNN"}.get)
+    preset_name = st.selectbox("Preset", list(PRESETS), index=list(PRESETS).index("strong"), key="preset",
+                               format_func=preset_label, help="the model and recipe; the fields below start from it")
     defaults = PRESETS[preset_name]
     with st.form(f"train_form_{preset_name}"):  # a new form per preset: its defaults apply
         epochs = st.number_input("Epochs", min_value=1, max_value=500, value=defaults.epochs)

@@ -1,0 +1,156 @@
+"""Run the benchmarks and print the table (what, baseline, project, ratio, target).
+
+    python bench/run.py                      # everything (~6 min on 2 cores)
+    python bench/run.py predict evaluate     # only some: predict, accuracy, shipped, evaluate,
+                                             # dashboard, memory
+
+Each benchmark runs its baseline and the project in the same run, so a ratio holds on a noisy
+machine. The table is printed and written to bench/results/latest.md (and .json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+RESULTS = ROOT / "bench" / "results"
+
+
+def row(what, baseline, project, ratio, target, met, command):
+    return {"what": what, "baseline": baseline, "project": project, "ratio": ratio, "target": target,
+            "met": met, "command": command}
+
+
+def bench_predict() -> list[dict]:
+    from bench.inference import single_prediction
+    from digits.predict import Predictor
+    from digits.store import ModelStore
+
+    r = single_prediction(Predictor(ModelStore().load("default")))
+    p, b = r["project"], r["baseline"]
+    ratio = b["p50_ms"] / p["p50_ms"]
+    cmd = "python bench/run.py predict"
+    return [
+        row(f"one canvas prediction, p50 ({p['calls']} calls; preparation + model)", f"{b['p50_ms']:.1f} ms "
+            "(`model.predict`)", f"{p['p50_ms']:.2f} ms (compiled call)", f"{ratio:.0f}x",
+            "p50 <= 1 ms, >= 50x", p["p50_ms"] <= 1.0 and ratio >= 50, cmd),
+        row("one canvas prediction, p99", f"{b['p99_ms']:.1f} ms", f"{p['p99_ms']:.2f} ms",
+            f"{b['p99_ms'] / p['p99_ms']:.0f}x", "-", None, cmd),
+    ]
+
+
+def bench_accuracy() -> list[dict]:
+    from bench.time_to_accuracy import project_recipe, tutorial_recipe
+    from digits.data import load_mnist
+
+    mnist = load_mnist()
+    project = project_recipe(mnist, 0.99)
+    tutorial = tutorial_recipe(mnist, 0.99)
+    ratio = tutorial["seconds"] / project["seconds"]
+    cmd = "python bench/run.py accuracy"
+    return [
+        row("time to 99.0% test accuracy", f"{tutorial['seconds']:.1f} s ({tutorial['epochs']} epochs, "
+            f"{tutorial['accuracy']:.2%})", f"{project['seconds']:.1f} s ({project['epochs']} epochs, "
+            f"{project['accuracy']:.2%}, `fast` preset)", f"{ratio:.1f}x", ">= 4x less wall time",
+            ratio >= 4 and project["reached"], cmd),
+        row("training throughput", f"{tutorial['images_per_second']:.0f} images/s",
+            f"{project['images_per_second']:.0f} images/s", f"{project['images_per_second'] / tutorial['images_per_second']:.1f}x",
+            "-", None, cmd),
+    ]
+
+
+def bench_shipped() -> list[dict]:
+    from digits.store import ModelStore
+
+    meta = ModelStore().meta("default")
+    return [row(f"train the shipped default ({meta['preset']}, {meta['config']['epochs']} epochs)", "-",
+                f"{meta['train_seconds'] / 60:.1f} min, test accuracy {meta['test']['accuracy']:.2%}", "-",
+                ">= 99.5% test accuracy", meta["test"]["accuracy"] >= 0.995,
+                f"`{meta['command']}` (figures from its meta.json)")]
+
+
+def bench_evaluate() -> list[dict]:
+    from bench.inference import full_evaluation
+    from digits.data import load_test
+    from digits.predict import Predictor
+    from digits.store import ModelStore
+
+    r = full_evaluation(Predictor(ModelStore().load("default")), load_test())
+    b, p = r["baseline"]["seconds"], r["project"]["seconds"]
+    return [row("full evaluation, 10,000 test images (shipped default)", f"{b:.2f} s (`model.predict`)",
+                f"{p:.2f} s", f"{b / p:.1f}x", "<= 1 s", p <= 1.0, "python bench/run.py evaluate")]
+
+
+def bench_dashboard() -> list[dict]:
+    from bench.dashboard import measure
+
+    r = measure()
+    cmd = "python bench/run.py dashboard"
+    return [
+        row("`streamlit run` to first prediction in the browser", "-", f"{r['first_prediction_s']:.1f} s", "-",
+            "<= 10 s", r["first_prediction_s"] <= 10, cmd),
+        row(f"stroke released to new Prediction shown, p50 ({r['strokes']} strokes)", "-",
+            f"{r['round_trip_p50_ms']:.0f} ms (p95 {r['round_trip_p95_ms']:.0f} ms)", "-", "p50 <= 300 ms",
+            r["round_trip_p50_ms"] <= 300, cmd),
+        row("peak RSS of the dashboard server with a model loaded", "-", f"{r['server_peak_rss_mb']:.0f} MB",
+            "-", "-", None, cmd),
+    ]
+
+
+def bench_memory() -> list[dict]:
+    import resource
+    import subprocess
+    import tempfile
+
+    cmd = [sys.executable, "train.py", "--limit", "10000", "--epochs", "1", "--name", "memory-probe"]
+    with tempfile.TemporaryDirectory() as store:
+        subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, env={**os.environ, "DIGITS_STORE": store})
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return [row("peak RSS of a training run (strong, 10,000 images, 1 epoch)", "-", f"{peak_mb:.0f} MB", "-",
+                "-", None, "python bench/run.py memory")]
+
+
+BENCHMARKS = {"predict": bench_predict, "accuracy": bench_accuracy, "shipped": bench_shipped,
+              "evaluate": bench_evaluate, "dashboard": bench_dashboard, "memory": bench_memory}
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| what | baseline | project | ratio | target | met | command |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        met = {True: "yes", False: "**no**", None: "-"}[r["met"]]
+        command = r["command"] if r["command"].startswith("`") else f"`{r['command']}`"
+        lines.append(f"| {r['what']} | {r['baseline']} | {r['project']} | {r['ratio']} | {r['target']} | {met} "
+                     f"| {command} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("only", nargs="*", help=f"benchmarks to run, of {', '.join(BENCHMARKS)} (default: all)")
+    args = parser.parse_args()
+    unknown = set(args.only) - set(BENCHMARKS)
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(sorted(unknown))}; choose from {', '.join(BENCHMARKS)}")
+    rows = []
+    for name in args.only or BENCHMARKS:
+        started = time.time()
+        rows += BENCHMARKS[name]()
+        print(f"[{name}: {time.time() - started:.0f} s]", file=sys.stderr)
+    table = markdown(rows)
+    print(table)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y-%m-%d %H:%M")
+    (RESULTS / "latest.md").write_text(f"Measured {stamp} on {os.cpu_count()} CPU cores.\n\n{table}")
+    (RESULTS / "latest.json").write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

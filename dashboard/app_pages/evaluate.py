@@ -1,0 +1,119 @@
+"""Evaluate: one version, or two side by side, on the 10,000 MNIST test images and on variants of them."""
+
+from functools import partial
+
+import streamlit as st
+
+from dashboard import charts
+from dashboard.common import (ROBUSTNESS_IMAGES, enlarged, model_store, test_evaluation, test_set,
+                              usable_versions, variant_result, version_label)
+from digits.data import DataError
+from digits.store import StoreError
+from digits.variants import VARIANTS
+
+GALLERY_SIZE = 24
+GALLERY_IMAGE_SIDE = 96
+
+
+def select_cell(version: str) -> None:
+    """A click on a confusion-matrix cell picks that (true, predicted) pair for the gallery."""
+    points = st.session_state[f"confusion-{version}"].selection.points
+    if points:
+        st.session_state.gallery_true = int(points[0]["y"])
+        st.session_state.gallery_predicted = int(points[0]["x"])
+
+
+def show_summary(version: str, evaluation, baseline: tuple[str, object] | None) -> None:
+    confusion = evaluation.confusion
+    delta = None
+    if baseline:
+        delta = f"{(evaluation.accuracy - baseline[1].accuracy) * 100:+.2f} points vs {baseline[0]}"
+    st.metric("Test accuracy", f"{evaluation.accuracy:.2%}", delta=delta)
+    fours_and_nines = confusion[4].sum() + confusion[9].sum()
+    st.info(f"**4/9 confusion: {confusion[4, 9] + confusion[9, 4]}** of {fours_and_nines:,} fours and nines: "
+            f"{confusion[4, 9]} fours read as 9, {confusion[9, 4]} nines read as 4.")
+    st.plotly_chart(charts.confusion_heatmap(confusion), key=f"confusion-{version}", on_select=partial(
+        select_cell, version), selection_mode="points", config={"displayModeBar": False})
+    st.caption("Click a cell to see its images below.")
+    st.dataframe(evaluation.per_class(), hide_index=True, column_config={
+        "digit": st.column_config.NumberColumn(width="small"),
+        **{name: st.column_config.NumberColumn(format="%.3f") for name in ("precision", "recall", "f1")},
+    })
+    st.markdown("**Most confused pairs**")
+    st.dataframe([{"true": pair["true"], "predicted as": pair["predicted"], "images": pair["count"]}
+                  for pair in evaluation.top_confused(5)], hide_index=True)
+
+
+def show_gallery(version: str, evaluation, true: int, predicted: int) -> None:
+    indices = evaluation.misclassified(true, predicted)
+    st.markdown(f"**{version}**: {len(indices)} test images of a {true} predicted as {predicted}"
+                + (f" (the first {GALLERY_SIZE})" if len(indices) > GALLERY_SIZE else ""))
+    if not len(indices):
+        return
+    images = test_set().images
+    probabilities = evaluation.probabilities
+    shown = indices[:GALLERY_SIZE]
+    st.image([enlarged(images[i], GALLERY_IMAGE_SIDE) for i in shown], width=GALLERY_IMAGE_SIDE,
+             caption=[f"#{i} · {predicted}: {probabilities[i, predicted]:.0%} · {true}: {probabilities[i, true]:.0%}"
+                      for i in shown])
+
+
+def show_robustness(versions: list[str]) -> None:
+    progress = st.empty()
+    results = {version: {} for version in versions}
+    steps = [(version, variant) for version in versions for variant in VARIANTS]
+    for done, (version, variant) in enumerate(steps):
+        progress.progress(done / len(steps), text=f"Testing {version} on {variant} images…")
+        results[version][variant] = variant_result(version, variant)
+    progress.empty()
+    st.plotly_chart(charts.robustness_bars({version: {variant: result["accuracy"] for variant, result in by_variant.items()}
+                                            for version, by_variant in results.items()}), key="robustness")
+    st.dataframe([{"variant": variant, **{f"{version} {key}": results[version][variant][key]
+                                          for version in versions for key in ("accuracy", "no_digit", "4->9", "9->4")}}
+                  for variant in VARIANTS], hide_index=True,
+                 column_config={f"{version} accuracy": st.column_config.NumberColumn(format="percent")
+                                for version in versions})
+
+
+st.title("Evaluate")
+store = model_store()
+labels = {info.id: version_label(info) for info in usable_versions(store)}
+active = store.active()
+chosen = st.multiselect("Versions: one, or two to compare side by side", list(labels), max_selections=2,
+                        default=[active] if active in labels else list(labels)[:1], format_func=labels.get)
+if not chosen:
+    st.info("Pick a version to evaluate (for example the `seed` preset against the shipped default).")
+    st.stop()
+
+try:
+    evaluations = {}
+    for version in chosen:
+        with st.spinner(f"Evaluating {version} on the 10,000 test images (once per version)…"):
+            evaluations[version] = test_evaluation(version)
+except (StoreError, DataError) as err:
+    st.error(f"Cannot evaluate: {err}")
+    st.stop()
+
+for column, version in zip(st.columns(len(chosen), gap="large"), chosen):
+    with column:
+        st.subheader(version)
+        others = [(other, evaluations[other]) for other in chosen if other != version]
+        show_summary(version, evaluations[version], others[0] if others else None)
+
+st.header("Misclassified test images")
+st.session_state.setdefault("gallery_true", 4)
+st.session_state.setdefault("gallery_predicted", 9)
+true_column, predicted_column = st.columns(2)
+true = true_column.selectbox("True digit", range(10), key="gallery_true")
+predicted = predicted_column.selectbox("Predicted as", range(10), key="gallery_predicted")
+if true == predicted:
+    st.info("That cell holds the correct predictions; pick two different digits (or an off-diagonal cell).")
+else:
+    for column, version in zip(st.columns(len(chosen), gap="large"), chosen):
+        with column:
+            show_gallery(version, evaluations[version], true, predicted)
+
+st.header("Robustness")
+st.caption(f"Accuracy on variants of the first {ROBUSTNESS_IMAGES:,} test images, each prepared the way the "
+           "Predict page prepares a photo. A 'no digit' answer counts as wrong.")
+show_robustness(chosen)
