@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_PIXELS = 40_000_000     # larger images are refused before decoding (decompression bombs)
-WORK_SIDE = 320             # analysis resolution: larger images are reduced first (speed, noise)
+WORK_SIDE = 160             # analysis resolution: larger images are reduced first (speed, noise)
 MIN_CONTRAST = 0.15         # ink must differ from the background by this much (of full range)
 NOISE_FLOOR = 0.2           # ink below this (paper texture, JPEG noise) counts as background
 MIN_INK_SIDE = 0.06         # a blob smaller than this fraction of the image is a speck, not a digit
@@ -27,7 +27,7 @@ MAX_INK_FRACTION = 0.55     # more "ink" than this is texture or noise, not a di
 BOX, FIELD = 20, 28         # MNIST: fit into 20x20, place in 28x28
 CENTRE = (FIELD - 1) / 2    # 13.5 in pixel-index coordinates
 MARGIN = 1                  # centring may not push the digit closer than this to the edge
-MAX_BORDER_SPREAD = 0.12    # a border this uneven (median absolute deviation) has no clear paper
+MAX_BORDER_SPREAD = 0.08    # a border this uneven (median absolute deviation) has no clear paper
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601, as PIL's "L" conversion
 
 
@@ -77,6 +77,8 @@ def _from_array(array: np.ndarray) -> Image.Image:
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (2, 3, 4)) \
             or array.shape[0] < 1 or array.shape[1] < 1:
         raise ImageError(f"an image array must be (H, W) or (H, W, 1-4 channels), not {array.shape}")
+    if array.dtype == np.uint8:  # the common case (a canvas, a decoded image): no conversion
+        return Image.fromarray(np.ascontiguousarray(array), _array_mode(array))
     if array.dtype == bool:
         array = array.astype(np.float32)
     if np.issubdtype(array.dtype, np.integer):
@@ -91,62 +93,77 @@ def _from_array(array: np.ndarray) -> Image.Image:
     if array.shape[0] * array.shape[1] > MAX_PIXELS:
         raise ImageError(f"{array.shape[1]}x{array.shape[0]} pixels is too large")
     pixels = (np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8)
-    return Image.fromarray(pixels, "L" if array.ndim == 2 else {2: "LA", 3: "RGB", 4: "RGBA"}[array.shape[2]])
+    return Image.fromarray(pixels, _array_mode(array))
+
+
+def _array_mode(array: np.ndarray) -> str:
+    return "L" if array.ndim == 2 else {2: "LA", 3: "RGB", 4: "RGBA"}[array.shape[2]]
 
 
 # -- from pixels to ink ---------------------------------------------------------------------
-def _grey_and_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
-    """float32 grey [H, W] in [0, 1] and alpha [H, W] (None when the image has none)."""
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        grey = np.asarray(image, dtype=np.float32)
-        peak = 65535.0 if image.mode.startswith("I") and grey.max(initial=0) > 255 else \
-            (255.0 if image.mode.startswith("I") else max(1.0, float(grey.max(initial=0))))
-        return np.clip(grey / peak, 0, 1), None
-    if image.mode == "P" or image.mode == "PA":
-        image = image.convert("RGBA")
-    elif image.mode == "1":
-        image = image.convert("L")
-    elif image.mode in ("La", "RGBa"):
-        image = image.convert(image.mode.upper())
-    elif image.mode not in ("L", "LA", "RGB", "RGBA"):
-        image = image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX
-    array = np.asarray(image, dtype=np.float32) / 255.0
+def _standard_mode(image: Image.Image) -> Image.Image:
+    """Any mode -> L, LA, RGB or RGBA (8 bits), or I/F (16-bit and float grey) left as they are."""
+    if image.mode in ("P", "PA"):
+        return image.convert("RGBA")  # keeps palette transparency
+    if image.mode == "1":
+        return image.convert("L")
+    if image.mode in ("La", "RGBa"):
+        return image.convert(image.mode.upper())
+    if image.mode.startswith("I;16"):
+        return image.convert("I")  # 16-bit grey; "I" can be reduced
+    if image.mode in ("L", "LA", "RGB", "RGBA") or image.mode.startswith(("I", "F")):
+        return image
+    return image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX
+
+
+def _grey(array: np.ndarray, mode: str) -> np.ndarray:
+    """float32 grey [H, W] in [0, 1] from the image's pixel array."""
+    if mode.startswith(("I", "F")):  # 16-bit or float grey
+        grey = array.astype(np.float32)
+        peak = float(grey.max(initial=0))
+        scale = 65535.0 if mode.startswith("I") and peak > 255 else 255.0 if mode.startswith("I") else max(1.0, peak)
+        return np.clip(grey / scale, 0, 1)
     if array.ndim == 2:
-        return array, None
-    alpha = array[..., -1] if image.mode in ("LA", "RGBA") else None
-    colour = array[..., :-1] if alpha is not None else array
-    grey = colour[..., 0] if colour.shape[-1] == 1 else colour @ LUMA
-    return grey, alpha
+        return array.astype(np.float32) / 255.0
+    colour = array[..., :3] if mode == "RGBA" else array[..., :1] if mode == "LA" else array
+    return (colour[..., 0] if colour.shape[-1] == 1 else colour @ LUMA).astype(np.float32) / 255.0
 
 
 def _border(array: np.ndarray) -> np.ndarray:
     return np.concatenate([array[0], array[-1], array[1:-1, 0], array[1:-1, -1]])
 
 
+def _reduced(image: Image.Image) -> Image.Image:
+    """A box-filtered copy at most WORK_SIDE pixels wide and tall: the digit ends up 20 pixels
+    tall, so more detail only costs time (and lets more noise through)."""
+    factor = -(-max(image.size) // WORK_SIDE)
+    return image.reduce(factor) if factor > 1 else image
+
+
 def ink_map(image: Image.Image) -> np.ndarray | None:
     """float32 [H, W] in [0, 1]: 1 = ink, 0 = background; None when there is no visible ink."""
-    if max(image.size) > WORK_SIDE:
-        image = image.copy()
-        image.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)
-    grey, alpha = _grey_and_alpha(image)
-    if alpha is not None and np.median(_border(alpha)) < 0.5:
+    image = _standard_mode(image)
+    alpha = image.getchannel("A") if image.mode in ("LA", "RGBA") else None
+    if alpha is not None and np.median(_border(np.asarray(alpha))) < 128:
         # A transparent background (a canvas layer, a sticker): whatever is opaque is ink.
-        ink = alpha
+        ink = np.asarray(_reduced(alpha), np.float32) / 255.0
     else:
         # Paper is what the border mostly shows; ink is what differs from it, in either direction.
+        image = _reduced(image)
+        array = np.asarray(image)
+        grey = _grey(array, image.mode)
         border = _border(grey)
         background = float(np.median(border))
         if np.median(np.abs(border - background)) > MAX_BORDER_SPREAD:
             return None  # noise or a busy photo: no plain background for a digit to stand on
         ink = grey - background if background < 0.5 else background - grey
         if alpha is not None:
-            ink = ink * alpha  # transparent pixels count as background
+            ink *= array[..., -1] / np.float32(255)  # transparent pixels count as background
     peak = float(ink.max(initial=0))
     if peak < MIN_CONTRAST:
         return None
     # Stretch the contrast, then drop the faint residue of paper texture and compression noise.
-    ink = np.clip((ink / peak - NOISE_FLOOR) / (1 - NOISE_FLOOR), 0, 1)
-    return ink.astype(np.float32)
+    return np.clip((ink * (1 / peak) - NOISE_FLOOR) * (1 / (1 - NOISE_FLOOR)), 0, 1, dtype=np.float32)
 
 
 # -- into the 28x28 field -------------------------------------------------------------------

@@ -1,0 +1,176 @@
+"""Helpers for the dashboard tests: digit images as the canvas and a camera deliver them, a real
+`streamlit run` server in its own process group, and mouse strokes that draw digits."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CANVAS_SIDE = 280
+
+
+# -- images ------------------------------------------------------------------------------------
+def canvas_rgba(mnist_image: np.ndarray, side: int = CANVAS_SIDE) -> np.ndarray:
+    """A 28x28 MNIST digit as the drawing canvas returns it: RGBA uint8, white ink on opaque black."""
+    grey = np.asarray(Image.fromarray(mnist_image).resize((side, side), Image.Resampling.BILINEAR))
+    rgba = np.empty((side, side, 4), np.uint8)
+    rgba[..., :3] = grey[..., None]
+    rgba[..., 3] = 255
+    return rgba
+
+
+def blank_canvas(side: int = CANVAS_SIDE) -> np.ndarray:
+    rgba = np.zeros((side, side, 4), np.uint8)
+    rgba[..., 3] = 255
+    return rgba
+
+
+def photo_png(mnist_image: np.ndarray, paper=(236, 228, 200), ink=(30, 30, 60), side: int = 300) -> bytes:
+    """A 28x28 MNIST digit as a photo of dark ink on light coloured paper, PNG-encoded."""
+    alpha = np.asarray(Image.fromarray(mnist_image).resize((side, side), Image.Resampling.BILINEAR),
+                       np.float32)[..., None] / 255.0
+    pixels = np.array(paper, np.float32) * (1 - alpha) + np.array(ink, np.float32) * alpha
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.round().astype(np.uint8), "RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def drawn_seven_rgba(side: int = CANVAS_SIDE, width: int = 22) -> np.ndarray:
+    """A 7 drawn with two thick lines, as a user would on the canvas."""
+    image = Image.new("RGBA", (side, side), (0, 0, 0, 255))
+    ImageDraw.Draw(image).line([(0.25 * side, 0.2 * side), (0.75 * side, 0.2 * side), (0.42 * side, 0.85 * side)],
+                               fill=(255, 255, 255, 255), width=width, joint="curve")
+    return np.asarray(image)
+
+
+# -- mouse strokes (fractions of the canvas side), for the browser test ------------------------
+def line(start: tuple[float, float], end: tuple[float, float], steps: int = 25) -> list[tuple[float, float]]:
+    return [(start[0] + (end[0] - start[0]) * t, start[1] + (end[1] - start[1]) * t)
+            for t in np.linspace(0, 1, steps)]
+
+
+def ellipse(centre=(0.5, 0.5), radii=(0.22, 0.33), steps: int = 72) -> list[tuple[float, float]]:
+    return [(centre[0] + radii[0] * np.sin(a), centre[1] - radii[1] * np.cos(a))
+            for a in np.linspace(0, 2 * np.pi * 1.04, steps)]
+
+
+DIGIT_STROKES = {  # each digit: its strokes, each stroke a list of points the mouse passes
+    1: [line((0.5, 0.14), (0.5, 0.86))],
+    0: [ellipse()],
+    7: [line((0.24, 0.18), (0.76, 0.18), 15) + line((0.76, 0.18), (0.42, 0.86), 25)[1:]],
+}
+
+
+# -- a real server -----------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(port: int, env: dict, log_path: Path) -> subprocess.Popen:
+    """`streamlit run dashboard/app.py` from the project root, in its own process group."""
+    log = open(log_path, "wb")
+    return subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
+         "--server.headless", "true", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True)
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {process.returncode} before it was healthy")
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read().strip() == b"ok":
+                    return
+        time.sleep(0.3)
+    raise TimeoutError(f"{url}/_stcore/health did not answer 'ok' within {timeout:.0f} s")
+
+
+def stop_process_group(process: subprocess.Popen, grace: float = 10) -> None:
+    """SIGTERM the whole group (the server and anything it started), SIGKILL what lingers."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(grace)
+
+
+def stop_training(store, timeout: float = 30) -> None:
+    """Cancel a run of this store that is still going, and wait for its process to end (a run is
+    its own process group, so stopping the server does not stop it)."""
+    from digits.runs import pid_alive, read_lock, stop_run
+
+    holder = read_lock(store)
+    if holder is None:
+        return
+    stop_run(store)
+    deadline = time.time() + timeout
+    while pid_alive(int(holder["pid"])) and time.time() < deadline:
+        time.sleep(0.2)
+    if pid_alive(int(holder["pid"])):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(int(holder["pid"]), signal.SIGKILL)
+
+
+def wait_for_run_end(store, run_id: str, timeout: float = 180):
+    from digits.runs import run_status
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status = run_status(store, run_id)
+        if not status.active:
+            return status
+        time.sleep(0.5)
+    raise TimeoutError(f"run {run_id} still running after {timeout:.0f} s")
+
+
+# -- the browser ---------------------------------------------------------------------------------
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def save_screenshot(page, name: str) -> Path:
+    """A full-page screenshot in test-artifacts/<name>.png (for a failed browser test)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def draw_strokes(page, canvas, strokes) -> None:
+    """Draw with the mouse: press at each stroke's first point, move through the rest, release."""
+    box = canvas.bounding_box()
+
+    def at(point):
+        return box["x"] + point[0] * box["width"], box["y"] + point[1] * box["height"]
+
+    for stroke in strokes:
+        page.mouse.move(*at(stroke[0]))
+        page.mouse.down()
+        for point in stroke[1:]:
+            page.mouse.move(*at(point))
+        page.mouse.up()

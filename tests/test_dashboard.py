@@ -1,0 +1,412 @@
+"""The dashboard's pages through Streamlit's AppTest: the real app script, the real shipped model,
+real training runs in an isolated store. Only the drawing canvas is replaced (it needs a browser)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT
+from dashboard_helpers import (blank_canvas, canvas_rgba, drawn_seven_rgba, photo_png, stop_training,
+                               wait_for_run_end)
+from digits.store import DEFAULT_VERSION, SHIPPED_DIR
+
+APP = str(ROOT / "dashboard" / "app.py")
+PAGE_TIMEOUT = 120  # seconds; the first page that needs TensorFlow loads it
+
+
+@pytest.fixture(scope="module")
+def test_split():
+    from digits.data import load_test
+
+    return load_test()
+
+
+def first_image_of(split, digit: int) -> np.ndarray:
+    return split.images[int(np.flatnonzero(split.labels == digit)[0])]
+
+
+@pytest.fixture
+def canvas(monkeypatch):
+    """Replace the drawing canvas: `canvas.image` is what the next run of the page 'draws'."""
+    import dashboard.common
+
+    class FakeCanvas:
+        image = None
+        calls: list[dict] = []
+
+        def __call__(self, stroke_width, key):
+            self.calls.append({"stroke_width": stroke_width, "key": key})
+            return self.image
+
+    fake = FakeCanvas()
+    monkeypatch.setattr(dashboard.common, "draw_canvas", fake)
+    return fake
+
+
+@pytest.fixture
+def open_page(store):
+    """Open a page of the app (None: the default page) in a fresh session, on the isolated store."""
+    def open_(page: str | None = None) -> AppTest:
+        app = AppTest.from_file(APP, default_timeout=PAGE_TIMEOUT)
+        if page:
+            app.switch_page(f"app_pages/{page}.py")
+        app.run()
+        assert not app.exception, [e.value for e in app.exception]
+        return app
+    return open_
+
+
+@pytest.fixture
+def copied_default(store):
+    """A second usable version: a copy of the shipped default in the isolated store, named 'copy'."""
+    shutil.copytree(SHIPPED_DIR, store.root / "copy")
+    return "copy"
+
+
+def metric_values(block, label: str) -> list[str]:
+    return [metric.value for metric in block.metric if metric.label == label]
+
+
+def image_captions(block) -> list[str]:
+    return [image.caption for element in block.get("imgs") for image in element.proto.imgs]
+
+
+def texts(elements) -> str:
+    return "\n".join(str(element.value) for element in elements)
+
+
+def plotly_figures(app: AppTest) -> dict[str, dict]:
+    """The Plotly figures on the page, by their widget key."""
+    return {chart.key: json.loads(chart.proto.spec) for chart in app.get("plotly_chart")}
+
+
+# -- Predict --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("digit", [0, 1, 7, 4, 9])
+def test_predict_shows_the_drawn_digit_its_probabilities_and_the_model_input(open_page, canvas, test_split, digit):
+    canvas.image = canvas_rgba(first_image_of(test_split, digit))
+    app = open_page()
+    assert app.title[0].value == "Predict"
+    draw_tab = app.tabs[0]
+    assert metric_values(draw_tab, "Prediction") == [str(digit)]
+    confidence = float(metric_values(draw_tab, "Confidence")[0].rstrip("%")) / 100
+    probabilities = plotly_figures(app)["drawing-probabilities"]["data"][0]["y"]
+    assert len(probabilities) == 10 and int(np.argmax(probabilities)) == digit
+    assert confidence == pytest.approx(max(probabilities), abs=1e-3)
+    assert image_captions(draw_tab) == ["What the model received: 28×28, MNIST-style"]
+    assert canvas.calls[-1]["stroke_width"] == 20  # the slider's default reaches the canvas
+
+
+def test_predict_on_a_hand_drawn_seven(open_page, canvas):
+    canvas.image = drawn_seven_rgba()
+    assert metric_values(open_page().tabs[0], "Prediction") == ["7"]
+
+
+@pytest.mark.parametrize("image", [None, blank_canvas()], ids=["before any stroke", "blank canvas"])
+def test_an_empty_canvas_asks_for_a_digit_instead_of_guessing(open_page, canvas, image):
+    canvas.image = image
+    app = open_page()
+    assert not metric_values(app.tabs[0], "Prediction")
+    assert "Draw a digit" in texts(app.tabs[0].info)
+
+
+def test_low_confidence_is_said_out_loud(open_page, canvas, test_split, shipped_predictor):
+    from digits.preprocessing import prepare
+
+    misclassified = json.loads((SHIPPED_DIR / "meta.json").read_text())["test"]["misclassified"]
+    unsure = next((canvas_rgba(test_split.images[i]) for i in misclassified
+                   if shipped_predictor.predict(canvas_rgba(test_split.images[i])).unsure), None)
+    if unsure is None:  # the shipped model is sure even of its mistakes: blend a 4 and a 9
+        blend = ((first_image_of(test_split, 4).astype(np.float32) + first_image_of(test_split, 9)) / 2)
+        unsure = canvas_rgba(blend.astype(np.uint8))
+        assert shipped_predictor.predict_prepared(prepare(unsure)).unsure, "no unsure example found"
+    canvas.image = unsure
+    app = open_page()
+    assert metric_values(app.tabs[0], "Prediction")
+    assert "Low confidence" in texts(app.tabs[0].warning)
+
+
+def test_clear_gives_a_new_empty_canvas(open_page, canvas, test_split):
+    canvas.image = canvas_rgba(first_image_of(test_split, 3))
+    app = open_page()
+    first_key = canvas.calls[-1]["key"]
+    next(button for button in app.button if button.label == "Clear").click().run()
+    assert canvas.calls[-1]["key"] != first_key
+
+
+def test_upload_predicts_a_photo_and_explains_a_bad_file(open_page, canvas, test_split):
+    app = open_page()
+    upload_tab = app.tabs[1]
+    upload_tab.file_uploader[0].set_value(("seven.png", photo_png(first_image_of(test_split, 7)), "image/png"))
+    app.run()
+    assert not app.exception
+    assert metric_values(app.tabs[1], "Prediction") == ["7"]
+
+    app.tabs[1].file_uploader[0].set_value(("broken.png", b"\x89PNG\r\n\x1a\n not really", "image/png"))
+    app.run()
+    assert not app.exception
+    assert "This file cannot be used" in texts(app.tabs[1].error)
+    assert not metric_values(app.tabs[1], "Prediction")
+
+    app.tabs[1].file_uploader[0].set_value(("blank.png", photo_png(np.zeros((28, 28), np.uint8)), "image/png"))
+    app.run()
+    assert "No digit found" in texts(app.tabs[1].info)
+
+
+def test_the_model_selector_starts_on_the_active_version_and_hides_broken_ones(open_page, canvas, store,
+                                                                               copied_default):
+    (store.root / "broken").mkdir()
+    (store.root / "broken" / "model.keras").write_bytes(b"not a model")
+    store.activate(copied_default)
+    selector = open_page().selectbox(key="predict_version")
+    assert selector.value == copied_default
+    assert [option.split(" ")[0] for option in selector.options] == [DEFAULT_VERSION, copied_default]
+    assert "(active)" in selector.options[1]
+
+
+# -- Train ----------------------------------------------------------------------------------------
+def submit_training_form(app: AppTest, preset: str = "seed", **fields) -> AppTest:
+    app.selectbox(key="preset").set_value(preset).run()
+    labels = {"epochs": "Epochs", "batch_size": "Batch size", "subset_size": "Training subset size",
+              "learning_rate": "Learning rate", "class_weights": "Class weights", "name": "Version name (optional)"}
+    for field, value in fields.items():
+        widgets = [w for w in [*app.number_input, *app.text_input] if w.label == labels[field]]
+        widgets[0].set_value(value)
+    next(button for button in app.button if button.label == "Start").click()
+    return app.run()
+
+
+def test_the_train_form_shows_config_errors_and_starts_nothing(open_page, store):
+    from digits.runs import list_runs
+
+    app = submit_training_form(open_page("train"), preset="strong", subset_size=100, batch_size=128,
+                               learning_rate=0.0)
+    message = texts(app.error)
+    assert "Not started" in message and "batch size = 128" in message and "learning rate = 0.0" in message
+    app = submit_training_form(app, class_weights="9=two")
+    assert "class weights" in texts(app.error)
+    assert list_runs(store) == [] and not (store.runs_dir / "LOCK").exists()
+
+
+@pytest.mark.slow
+def test_a_run_goes_live_is_shared_and_its_version_can_be_made_active(open_page, store):
+    from digits.runs import current_run, run_status
+
+    app = open_page("train")
+    try:
+        app = submit_training_form(app, epochs=1, subset_size=500, name="tiny")
+        assert current_run(store) == "tiny"
+        assert "Run `tiny`: running" in texts(app.subheader)
+        assert app.get("progress"), "no progress bar"
+
+        # Another session: the same run is shown, and a second Start does not start another.
+        other = submit_training_form(open_page("train"), epochs=1, subset_size=500, name="second")
+        assert "already in progress" in texts(other.info)
+        assert "Run `tiny`: running" in texts(other.subheader)
+        assert current_run(store) == "tiny" and not (store.runs_dir / "second").exists()
+
+        status = wait_for_run_end(store, "tiny")
+        assert status.state == "done", run_status(store, "tiny")
+    finally:
+        stop_training(store)
+    app.run()
+    assert "Run `tiny`: finished" in texts(app.subheader)
+    assert f"{status.test_accuracy:.2%}" in texts(app.success)
+    assert "live_curves" in plotly_figures(app)
+    assert [row for row in app.dataframe[0].value.to_dict("records") if row["run"] == "tiny"][0]["state"] == "done"
+    next(button for button in app.button if button.label == "Make `tiny` the active model").click().run()
+    assert store.active() == "tiny"
+
+
+@pytest.mark.slow
+def test_stop_cancels_the_run_cleanly(open_page, store):
+    from digits.runs import run_status
+
+    app = open_page("train")
+    try:
+        app = submit_training_form(app, epochs=3, subset_size=2000, batch_size=32, name="stopped")
+        for _ in range(240):  # wait until it trains, so the stop lands in the middle of an epoch
+            status = run_status(store, "stopped")
+            if status.phase in ("batch", "epoch") or not status.active:
+                break
+            time.sleep(0.5)
+        app.run()
+        app.button(key="stop_run").click().run()
+        assert wait_for_run_end(store, "stopped").state == "cancelled"
+    finally:
+        stop_training(store)
+    app.run()
+    assert "Run `stopped`: cancelled" in texts(app.subheader)
+    assert "nothing was saved" in texts(app.warning)
+    assert "stopped" not in store.ids()
+
+
+def test_a_run_whose_process_died_shows_as_interrupted_and_a_new_run_may_start(open_page, store):
+    from digits.config import preset
+    from digits.runs import EventLog, current_run, prepare_run_dir
+
+    run_dir = prepare_run_dir(store, "crashed", preset("seed", name="crashed"))
+    EventLog(run_dir).emit("queued")
+    EventLog(run_dir).emit("start", pid=2 ** 22 + 1)
+    app = open_page("train")
+    assert "Run `crashed`: interrupted" in texts(app.subheader)
+    assert "a new run can start" in texts(app.warning)
+    assert current_run(store) is None
+    assert [button for button in app.button if button.label == "Start"]
+
+
+# -- Evaluate ---------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_evaluate_compares_two_versions_with_highlighted_4_9_cells_gallery_and_robustness(
+        open_page, copied_default):
+    meta = json.loads((SHIPPED_DIR / "meta.json").read_text())["test"]
+    app = open_page("evaluate")
+    app.multiselect[0].set_value([DEFAULT_VERSION, copied_default]).run()
+    assert not app.exception
+    assert metric_values(app, "Test accuracy")[0] == f"{meta['accuracy']:.2%}"
+    assert len(metric_values(app, "Test accuracy")) == 2
+    four_nine = meta["confusion_4_9"]["4->9"] + meta["confusion_4_9"]["9->4"]
+    assert f"4/9 confusion: {four_nine}**" in texts(app.info)
+
+    figures = plotly_figures(app)
+    heatmap = figures[f"confusion-{DEFAULT_VERSION}"]
+    assert heatmap["data"][0]["text"] == meta["confusion"]
+    outlined = {(shape["y0"] + 0.5, shape["x0"] + 0.5) for shape in heatmap["layout"]["shapes"]}
+    assert outlined == {(4, 9), (9, 4)}
+    notes = [note["text"] for note in heatmap["layout"]["annotations"] if "→" in note["text"]]
+    assert f"4→9: {meta['confusion_4_9']['4->9']}" in notes and f"9→4: {meta['confusion_4_9']['9->4']}" in notes
+
+    # Choosing a (true, predicted) pair shows those misclassified images, with probabilities.
+    true, predicted = meta["top_confused"][0]["true"], meta["top_confused"][0]["predicted"]
+    app.selectbox(key="gallery_true").set_value(true).run()
+    app.selectbox(key="gallery_predicted").set_value(predicted).run()
+    count = meta["confusion"][true][predicted]
+    assert f"{count} test images of a {true} predicted as {predicted}" in texts(app.markdown)
+    gallery_captions = [caption for caption in image_captions(app) if caption.startswith("#")]
+    assert len(gallery_captions) == 2 * min(count, 24)
+    assert all(f"· {predicted}: " in caption and f"· {true}: " in caption for caption in gallery_captions)
+
+    robustness = app.dataframe[-1].value
+    assert list(robustness["variant"]) == ["original", "inverted", "coloured background", "thick strokes",
+                                           "thin strokes", "rotated ±15°"]
+    original = robustness.set_index("variant").loc["original"]
+    assert original[f"{DEFAULT_VERSION} accuracy"] == original[f"{copied_default} accuracy"] > 0.98
+
+
+# -- Models ---------------------------------------------------------------------------------------
+def test_models_lists_versions_shows_broken_ones_activates_and_deletes_with_confirmation(open_page, store,
+                                                                                       copied_default):
+    (store.root / "broken").mkdir()
+    (store.root / "broken" / "meta.json").write_text("{not json")
+    app = open_page("models")
+    rows = {row["version"]: row for row in app.dataframe[0].value.to_dict("records")}
+    assert set(rows) == {DEFAULT_VERSION, copied_default, "broken"}
+    assert rows["broken"]["status"].startswith("broken: meta.json is malformed")
+    assert rows[DEFAULT_VERSION]["active"] and rows[DEFAULT_VERSION]["test accuracy"] > 0.99
+    assert "`broken` is broken" in texts(app.warning)
+
+    # The shipped default cannot be deleted.
+    assert next(b for b in app.button if b.label == "Delete…").disabled
+    assert any(button.label == "Download .keras" for button in app.get("download_button"))
+
+    app.selectbox[0].set_value(copied_default).run()
+    next(b for b in app.button if b.label == "Make active").click().run()
+    assert store.active() == copied_default
+    assert f"`{copied_default}` is now the active model." in texts(app.success)
+
+    next(b for b in app.button if b.label == "Delete…").click().run()
+    assert copied_default in store.ids(), "deleted without confirmation"
+    next(b for b in app.button if b.label == "Delete").click().run()
+    assert copied_default not in store.ids() and store.active() == DEFAULT_VERSION
+    assert f"Deleted `{copied_default}`." in texts(app.success)
+
+    app.selectbox[0].set_value("broken").run()
+    assert next(b for b in app.button if b.label == "Make active").disabled
+
+
+# -- what a page costs ------------------------------------------------------------------------------
+NO_TENSORFLOW = """
+import sys
+from streamlit.testing.v1 import AppTest
+for page in ("train", "models"):
+    app = AppTest.from_file(sys.argv[1], default_timeout=60)
+    app.switch_page(f"app_pages/{page}.py").run()
+    assert not app.exception, app.exception
+    assert app.title[0].value == page.title(), app.title
+print("tensorflow" in sys.modules)
+"""
+
+
+def test_the_train_and_models_pages_never_import_tensorflow(store):
+    result = subprocess.run([sys.executable, "-c", NO_TENSORFLOW, APP], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "DIGITS_STORE": str(store.root)}, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_cached_models_follow_the_model_file(store, copied_default):
+    from dashboard.common import load_predictor
+
+    first = load_predictor(copied_default)
+    assert load_predictor(copied_default) is first, "loaded twice"
+    model_file = store.path(copied_default) / "model.keras"
+    os.utime(model_file, (model_file.stat().st_atime, model_file.stat().st_mtime + 5))
+    assert load_predictor(copied_default) is not first, "a replaced model file was served from the cache"
+
+
+# -- the pure parts: the form, the progress line, the confusion figure -------------------------------
+def test_class_weights_are_parsed_and_bad_entries_named():
+    from dashboard.runs_view import parse_class_weights
+    from digits.config import ConfigError
+
+    assert parse_class_weights(" 9=2.0, 4=1.5 ") == {9: 2.0, 4: 1.5}
+    assert parse_class_weights("") == {}
+    with pytest.raises(ConfigError, match="'nine=2'"):
+        parse_class_weights("nine=2")
+
+
+def test_the_form_makes_the_same_config_as_train_py():
+    from dashboard.runs_view import config_from_form
+    from digits.config import config_from_args, preset
+    from train import parse_args
+
+    config = config_from_form("seed", epochs=3, batch_size=32, learning_rate=0.002, schedule="onecycle",
+                              augment=True, class_weights="9=2", subset_size=0, name=" ", activate=False)
+    assert config == preset("seed", epochs=3, batch_size=32, learning_rate=0.002, schedule="onecycle",
+                            augment=True, class_weights={9: 2.0})
+    assert config_from_args(parse_args(config.to_argv())) == config
+
+
+def test_the_progress_line_has_the_epoch_step_and_time_left():
+    from dashboard.runs_view import run_progress
+    from digits.runs import RunStatus
+
+    starting = RunStatus("r", "running", {"epochs": 3}, phase="start")
+    assert run_progress(starting).caption == "Loading TensorFlow…" and run_progress(starting).fraction == 0
+    status = RunStatus("r", "running", {"epochs": 3}, phase="batch",
+                       epochs=[{"epoch": 1, "seconds": 100.0}],
+                       progress={"epoch": 2, "step": 25, "steps": 100, "seconds": 20.0, "loss": 0.3})
+    progress = run_progress(status)
+    assert progress.fraction == 0.25
+    # 20 s for 25 steps -> 60 s left in this epoch; one more epoch of ~100 s -> 2 min 40 s in all.
+    assert progress.caption == "Epoch 2/3 · step 25/100 · about 1 min 00 s left in this epoch, 2 min 40 s in all"
+
+
+def test_the_confusion_heatmap_outlines_and_annotates_the_4_9_cells():
+    from dashboard.charts import confusion_heatmap
+
+    confusion = np.diag(np.full(10, 100))
+    confusion[4, 9], confusion[9, 4], confusion[3, 5] = 7, 3, 11
+    figure = confusion_heatmap(confusion)
+    outlined = sorted((shape.y0 + 0.5, shape.x0 + 0.5) for shape in figure.layout.shapes)
+    assert outlined == [(4, 9), (9, 4)]
+    assert sorted(note.text for note in figure.layout.annotations if "→" in note.text) == ["4→9: 7", "9→4: 3"]
+    assert figure.data[0].text.tolist() == confusion.tolist()

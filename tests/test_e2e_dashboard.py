@@ -1,0 +1,136 @@
+"""End to end in a real browser: `streamlit run dashboard/app.py` on a free loopback port, driven by
+Playwright through Debian's chromium. Draw digits with the mouse, upload a photo, train a tiny
+model, evaluate. A failing test leaves a screenshot in test-artifacts/ (the server log is there too)."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from dashboard_helpers import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, DIGIT_STROKES, draw_strokes, free_port,
+                               photo_png, save_screenshot, start_server, stop_process_group,
+                               stop_training, wait_until_healthy)
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"needs {CHROMIUM}")]
+
+WAIT_MS = 60_000  # generous: the first prediction loads TensorFlow on a 2-core machine
+
+
+@pytest.fixture(scope="module")
+def e2e_store(tmp_path_factory):
+    from digits.store import ModelStore
+
+    return ModelStore(tmp_path_factory.mktemp("e2e-store"))
+
+
+@pytest.fixture(scope="module")
+def app_url(e2e_store):
+    """A real dashboard server on its own port and store; stopped, with any run it started, at the end."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    port = free_port()
+    env = {**os.environ, "DIGITS_STORE": str(e2e_store.root), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    server = start_server(port, env, ARTIFACTS / "e2e-streamlit.log")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_healthy(url, server)
+        yield url
+    finally:
+        stop_training(e2e_store)
+        stop_process_group(server)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    """A fresh browser page; when the test fails, its screenshot goes to test-artifacts/."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    failures_before = request.session.testsfailed
+    yield page
+    try:
+        if request.session.testsfailed > failures_before:  # the test's call phase has been reported
+            save_screenshot(page, request.node.name)
+    finally:
+        context.close()
+
+
+def metric_value(scope, label: str):
+    return scope.locator('[data-testid="stMetric"]').filter(has_text=label).locator('[data-testid="stMetricValue"]')
+
+
+def test_drawing_a_digit_shows_its_prediction(app_url, page):
+    page.goto(app_url)
+    canvas = page.locator("canvas.upper-canvas")
+    canvas.wait_for()
+    expect(page.get_by_text("Draw a digit")).to_be_visible()
+    for digit, strokes in DIGIT_STROKES.items():
+        draw_strokes(page, canvas, strokes)
+        expect(metric_value(page, "Prediction")).to_have_text(str(digit), timeout=WAIT_MS)
+        expect(metric_value(page, "Confidence")).to_have_text(re.compile(r"\d+\.\d%"))
+        expect(page.get_by_text("What the model received")).to_be_visible()
+        page.get_by_role("button", name="Clear").click()
+        expect(page.get_by_text("Draw a digit")).to_be_visible()
+        expect(metric_value(page, "Prediction")).to_have_count(0)
+
+
+def test_uploading_a_photo_shows_its_prediction_and_a_bad_file_a_message(app_url, page, tmp_path):
+    from digits.data import load_test
+
+    split = load_test()
+    seven = tmp_path / "seven-on-yellow-paper.png"
+    seven.write_bytes(photo_png(split.images[int((split.labels == 7).argmax())]))
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+
+    page.goto(app_url)
+    page.get_by_role("tab", name="Upload a photo or scan").click()
+    upload_panel = page.get_by_role("tabpanel").filter(has=page.locator('[data-testid="stFileUploader"]'))
+    upload_panel.locator('input[type="file"]').set_input_files(seven)
+    expect(metric_value(upload_panel, "Prediction")).to_have_text("7")
+
+    upload_panel.locator('input[type="file"]').set_input_files(broken)
+    expect(upload_panel.get_by_text("This file cannot be used")).to_be_visible()
+    expect(metric_value(upload_panel, "Prediction")).to_have_count(0)
+
+
+def test_a_tiny_training_run_goes_live_and_its_version_is_listed(app_url, page, e2e_store):
+    page.goto(f"{app_url}/train")
+    page.get_by_text("No training run yet").wait_for()
+    page.get_by_role("spinbutton", name="Epochs", exact=True).fill("1")
+    page.get_by_role("spinbutton", name="Training subset size", exact=True).fill("1000")
+    page.get_by_role("textbox", name="Version name (optional)", exact=True).fill("e2e-tiny")
+    page.get_by_role("button", name="Start").click()
+
+    expect(page.get_by_text("Run e2e-tiny: running")).to_be_visible()
+    expect(page.locator('[data-testid="stProgress"]')).to_be_visible()
+    expect(metric_value(page, "Validation accuracy")).to_have_text(re.compile(r"\d+\.\d\d%"), timeout=120_000)
+    expect(page.get_by_text("Run e2e-tiny: finished")).to_be_visible(timeout=120_000)
+    expect(page.get_by_text("Test accuracy:")).to_be_visible()
+    assert "e2e-tiny" in e2e_store.ids()
+
+    page.get_by_role("link", name="Models").click()
+    page.get_by_text("Version", exact=True).wait_for()
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Version").click()
+    expect(page.get_by_role("option", name="e2e-tiny")).to_be_visible()
+
+
+def test_evaluate_shows_the_confusion_matrix(app_url, page):
+    page.goto(f"{app_url}/evaluate")
+    expect(page.locator(".js-plotly-plot").filter(has_text="Confusion matrix").first).to_be_visible()
+    expect(page.get_by_text("4/9 confusion:").first).to_be_visible()
+    expect(page.locator(".js-plotly-plot").filter(has_text="4→9").first).to_be_visible()
