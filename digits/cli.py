@@ -70,7 +70,7 @@ def cmd_evaluate(args, store: ModelStore) -> int:
     from digits.evaluation import evaluate
     from digits.predict import Predictor
 
-    version = args.model or store.active()
+    version = store.active() if args.model is None else args.model
     test = load_test(args.data_dir)
     report = evaluate(Predictor(store.load(version)), test.images, test.labels).report()
     if args.json:

@@ -137,7 +137,7 @@ class ModelStore:
         """The Keras model of a version (the active one by default), loaded in safe mode."""
         import keras  # lazy: listing versions must not pay for TensorFlow
 
-        version = version or self.active()
+        version = self.active() if version is None else version
         info = self.info(version)
         if info.broken:
             raise StoreError(f"version {version!r} is broken: {info.error}")

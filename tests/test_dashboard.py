@@ -3,6 +3,7 @@ real training runs in an isolated store. Only the drawing canvas is replaced (it
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -77,7 +78,7 @@ def metric_values(block, label: str) -> list[str]:
 
 
 def image_captions(block) -> list[str]:
-    return [image.caption for element in block.get("imgs") for image in element.proto.imgs]
+    return [caption for element in block.get("image") for caption in element.captions]
 
 
 def texts(elements) -> str:
@@ -89,6 +90,14 @@ def plotly_figures(app: AppTest) -> dict[str, dict]:
     return {chart.key: json.loads(chart.proto.spec) for chart in app.get("plotly_chart")}
 
 
+def plotly_array(value) -> np.ndarray:
+    """A figure's array as sent to the browser: a list, or Plotly's base64 {bdata, dtype, shape}."""
+    if isinstance(value, dict) and "bdata" in value:
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        return array.reshape([int(n) for n in str(value.get("shape", len(array))).split(",")])
+    return np.asarray(value)
+
+
 # -- Predict --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("digit", [0, 1, 7, 4, 9])
 def test_predict_shows_the_drawn_digit_its_probabilities_and_the_model_input(open_page, canvas, test_split, digit):
@@ -98,7 +107,7 @@ def test_predict_shows_the_drawn_digit_its_probabilities_and_the_model_input(ope
     draw_tab = app.tabs[0]
     assert metric_values(draw_tab, "Prediction") == [str(digit)]
     confidence = float(metric_values(draw_tab, "Confidence")[0].rstrip("%")) / 100
-    probabilities = plotly_figures(app)["drawing-probabilities"]["data"][0]["y"]
+    probabilities = plotly_array(plotly_figures(app)["drawing-probabilities"]["data"][0]["y"])
     assert len(probabilities) == 10 and int(np.argmax(probabilities)) == digit
     assert confidence == pytest.approx(max(probabilities), abs=1e-3)
     assert image_captions(draw_tab) == ["What the model received: 28×28, MNIST-style"]
@@ -278,7 +287,7 @@ def test_evaluate_compares_two_versions_with_highlighted_4_9_cells_gallery_and_r
 
     figures = plotly_figures(app)
     heatmap = figures[f"confusion-{DEFAULT_VERSION}"]
-    assert heatmap["data"][0]["text"] == meta["confusion"]
+    assert plotly_array(heatmap["data"][0]["text"]).tolist() == meta["confusion"]
     outlined = {(shape["y0"] + 0.5, shape["x0"] + 0.5) for shape in heatmap["layout"]["shapes"]}
     assert outlined == {(4, 9), (9, 4)}
     notes = [note["text"] for note in heatmap["layout"]["annotations"] if "→" in note["text"]]
