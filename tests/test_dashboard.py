@@ -41,8 +41,9 @@ def canvas(monkeypatch):
     import dashboard.common
 
     class FakeCanvas:
-        image = None
-        calls: list[dict] = []
+        def __init__(self):
+            self.image = None
+            self.calls: list[dict] = []
 
         def __call__(self, stroke_width, key):
             self.calls.append({"stroke_width": stroke_width, "key": key})
@@ -162,7 +163,7 @@ def test_upload_predicts_a_photo_and_explains_a_bad_file(open_page, canvas, test
     app.tabs[1].file_uploader[0].set_value(("broken.png", b"\x89PNG\r\n\x1a\n not really", "image/png"))
     app.run()
     assert not app.exception
-    assert "This file cannot be used" in texts(app.tabs[1].error)
+    assert texts(app.tabs[1].error).startswith("**broken.png** cannot be used: ")
     assert not metric_values(app.tabs[1], "Prediction")
 
     app.tabs[1].file_uploader[0].set_value(("blank.png", photo_png(np.zeros((28, 28), np.uint8)), "image/png"))
@@ -323,7 +324,7 @@ def test_models_lists_versions_shows_broken_ones_activates_and_deletes_with_conf
     assert "`broken` is broken" in texts(app.warning)
 
     # The shipped default cannot be deleted.
-    assert next(b for b in app.button if b.label == "Delete…").disabled
+    assert app.get("popover")[0].proto.popover.disabled
     assert any(button.label == "Download .keras" for button in app.get("download_button"))
 
     app.selectbox[0].set_value(copied_default).run()
@@ -331,9 +332,11 @@ def test_models_lists_versions_shows_broken_ones_activates_and_deletes_with_conf
     assert store.active() == copied_default
     assert f"`{copied_default}` is now the active model." in texts(app.success)
 
-    next(b for b in app.button if b.label == "Delete…").click().run()
+    delete = app.get("popover")[0]
+    assert delete.proto.popover.label == "Delete…" and not delete.proto.popover.disabled
+    assert copied_default in texts(delete.markdown) and "cannot be undone" in texts(delete.markdown)
     assert copied_default in store.ids(), "deleted without confirmation"
-    next(b for b in app.button if b.label == "Delete").click().run()
+    delete.button(key="confirm_delete").click().run()
     assert copied_default not in store.ids() and store.active() == DEFAULT_VERSION
     assert f"Deleted `{copied_default}`." in texts(app.success)
 

@@ -19,6 +19,7 @@ expect = playwright_api.expect
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"needs {CHROMIUM}")]
 
 WAIT_MS = 60_000  # generous: the first prediction loads TensorFlow on a 2-core machine
+expect.set_options(timeout=WAIT_MS)
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +105,7 @@ def test_uploading_a_photo_shows_its_prediction_and_a_bad_file_a_message(app_url
     expect(metric_value(upload_panel, "Prediction")).to_have_text("7")
 
     upload_panel.locator('input[type="file"]').set_input_files(broken)
-    expect(upload_panel.get_by_text("This file cannot be used")).to_be_visible()
+    expect(upload_panel.get_by_text("broken.png cannot be used:")).to_be_visible()
     expect(metric_value(upload_panel, "Prediction")).to_have_count(0)
 
 

@@ -25,3 +25,25 @@ def test_single_prediction_does_not_use_model_predict(shipped_predictor, mnist, 
     monkeypatch.setattr(shipped_predictor.model, "predict", forbidden)
     prediction = shipped_predictor.predict(mnist.test.images[0])
     assert prediction.digit == mnist.test.labels[0] and prediction.confidence > 0.9
+
+
+def test_the_folded_inference_model_computes_the_same_function(mnist):
+    import numpy as np
+
+    from digits.predict import inference_model
+
+    model = ModelStore().load("default")
+    folded = inference_model(model)
+    assert not any("batch_normalization" in layer.name or "dropout" in layer.name for layer in folded.layers)
+    x = mnist.test.images[:256, ..., None].astype("float32") / 255
+    np.testing.assert_allclose(folded(x, training=False), model(x, training=False), atol=1e-5)
+
+
+def test_single_image_fast_path_agrees_with_the_batch_path(shipped_predictor, mnist):
+    import numpy as np
+
+    images = mnist.test.images[:20].astype("float32") / 255
+    batch = shipped_predictor.probabilities(images)
+    single = np.concatenate([shipped_predictor.probabilities(image[None]) for image in images])
+    np.testing.assert_allclose(single, batch, atol=1e-5)
+    assert shipped_predictor._single is not None, "the TFLite single-image path is in use"
