@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import threading
 import warnings
@@ -70,7 +72,9 @@ def _single_image_interpreter(model):
     """(interpreter, input index, output index) of the model converted to TFLite for batch 1, or
     None when the conversion is not possible (then the TensorFlow path serves single images too)."""
     try:
-        with warnings.catch_warnings():  # tf.lite points to LiteRT; the bundled one works as is
+        # tf.lite points to LiteRT in a warning, and the converter prints its export to stdout
+        # (which would corrupt `--json` output): the bundled interpreter works as it is.
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             converted = tf.lite.TFLiteConverter.from_keras_model(model).convert()  # input [1, 28, 28, 1]
             interpreter = tf.lite.Interpreter(model_content=converted, num_threads=min(2, os.cpu_count() or 1))
@@ -94,13 +98,14 @@ class Predictor:
             input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)],
         ).get_concrete_function()  # a concrete function skips the per-call signature matching
         self._forward(tf.zeros([1, 28, 28, 1]))  # trace now, not on the first user's click
-        self._single = _single_image_interpreter(fast)
+        self._inference_model = fast
+        self._single = None  # built on the first single-image call: batch-only users skip it
         self._single_lock = threading.Lock()  # an interpreter serves one call at a time
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """images: [N, 28, 28] (or [N, 28, 28, 1]) in [0, 1], ink = 1 -> float32 [N, 10]."""
         images = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28, 1)
-        if len(images) == 1 and self._single is not None:
+        if len(images) == 1 and self.single_image_path() is not None:
             interpreter, source, target = self._single
             with self._single_lock:
                 interpreter.set_tensor(source, images)
@@ -109,6 +114,14 @@ class Predictor:
         out = [self._forward(tf.constant(images[i:i + EVAL_BATCH])).numpy()
                for i in range(0, len(images), EVAL_BATCH)]
         return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
+
+    def single_image_path(self):
+        """The TFLite interpreter for one image, converting the model on first use (~0.5 s)."""
+        if self._single is None:
+            with self._single_lock:
+                if self._single is None:
+                    self._single = _single_image_interpreter(self._inference_model) or False
+        return self._single or None
 
     def predict_prepared(self, model_input: np.ndarray | None) -> Prediction:
         if model_input is None:

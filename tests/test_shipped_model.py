@@ -46,4 +46,4 @@ def test_single_image_fast_path_agrees_with_the_batch_path(shipped_predictor, mn
     batch = shipped_predictor.probabilities(images)
     single = np.concatenate([shipped_predictor.probabilities(image[None]) for image in images])
     np.testing.assert_allclose(single, batch, atol=1e-5)
-    assert shipped_predictor._single is not None, "the TFLite single-image path is in use"
+    assert shipped_predictor.single_image_path() is not None, "the TFLite single-image path is in use"
