@@ -137,7 +137,8 @@ def _train(config, store, run_id, cancel, log, data, data_dir, command, ship) ->
     live = LiveLog(log, cancel, steps)
     model.fit(make_dataset(train_split, config, training=True), epochs=config.epochs,
               validation_data=make_dataset(data.validation, config, training=False),
-              callbacks=[live], verbose=1 if sys.stdout.isatty() else 2)
+              callbacks=[live], verbose=1 if sys.stdout.isatty() else 2,
+              shuffle=False)  # the dataset reshuffles itself every epoch
     _check(cancel)
     train_seconds = time.time() - started
 

@@ -1,0 +1,98 @@
+"""Dashboard timings in a real browser: start-up to first prediction, and the stroke round trip.
+
+A fresh `streamlit run dashboard/app.py` on a free loopback port, Debian's chromium driven by
+Playwright. First prediction: from starting the server process to the "Prediction" metric showing
+the digit just drawn. Round trip: from releasing the mouse at the end of a stroke to the new
+"Prediction" value in the page, over digits drawn one after another (cleared in between).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from dashboard_helpers import (CHROMIUM, CHROMIUM_ARGS, DIGIT_STROKES, free_port, start_server,  # noqa: E402
+                               stop_process_group, wait_until_healthy)
+
+PREDICTION_JS = """([digit]) => {
+  const metric = [...document.querySelectorAll('[data-testid="stMetric"]')]
+    .find(m => m.innerText.includes('Prediction'));
+  const value = metric && metric.querySelector('[data-testid="stMetricValue"]');
+  return value && value.innerText.trim() === String(digit);
+}"""
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def draw(page, canvas, strokes) -> float:
+    """Draw the strokes; returns the moment the mouse was released at the end of the last one."""
+    box = canvas.bounding_box()
+    released = 0.0
+    for stroke in strokes:
+        page.mouse.move(box["x"] + stroke[0][0] * box["width"], box["y"] + stroke[0][1] * box["height"])
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"])
+        page.mouse.up()
+        released = time.perf_counter()
+    return released
+
+
+def measure(strokes: int = 21) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as store:
+        env = {**os.environ, "DIGITS_STORE": store, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        started = time.perf_counter()
+        server = start_server(port, env, Path(store) / "server.log")
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                wait_until_healthy(url, server)
+                page = browser.new_page(viewport={"width": 1400, "height": 1100})
+                page.goto(url)
+                canvas = page.locator("canvas.upper-canvas")
+                canvas.wait_for(timeout=60_000)
+                draw(page, canvas, DIGIT_STROKES[1])
+                page.wait_for_function(PREDICTION_JS, arg=[1], timeout=60_000, polling="raf")
+                first_prediction = time.perf_counter() - started
+
+                round_trips = []
+                digits = list(DIGIT_STROKES)
+                for i in range(strokes):
+                    digit = digits[i % len(digits)]
+                    page.get_by_role("button", name="Clear").click()
+                    page.wait_for_function(
+                        "() => ![...document.querySelectorAll('[data-testid=\"stMetric\"]')]"
+                        ".some(m => m.innerText.includes('Prediction'))", timeout=30_000, polling="raf")
+                    canvas.wait_for()
+                    released = draw(page, canvas, DIGIT_STROKES[digit])
+                    page.wait_for_function(PREDICTION_JS, arg=[digit], timeout=30_000, polling="raf")
+                    round_trips.append(time.perf_counter() - released)
+                browser.close()
+            rss = peak_rss_mb(server.pid)
+        finally:
+            stop_process_group(server)
+    ms = np.array(round_trips) * 1000
+    return {"first_prediction_s": first_prediction, "strokes": len(ms),
+            "round_trip_p50_ms": float(np.percentile(ms, 50)), "round_trip_p95_ms": float(np.percentile(ms, 95)),
+            "server_peak_rss_mb": rss}
+
+
+if __name__ == "__main__":
+    print(measure())
