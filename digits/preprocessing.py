@@ -21,7 +21,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MAX_PIXELS = 40_000_000     # larger images are refused before decoding (decompression bombs)
 WORK_SIDE = 160             # analysis resolution: larger images are reduced first (speed, noise)
 MIN_CONTRAST = 0.15         # ink must differ from the background by this much (of full range)
-NOISE_FLOOR = 0.2           # ink below this (paper texture, JPEG noise) counts as background
+SOLID_INK = 0.25            # the digit's extent is where the ink reaches this level
+NOISE_LEVELS = 4             # ink fainter than this many paper-noise levels is paper texture
 MIN_INK_SIDE = 0.06         # a blob smaller than this fraction of the image is a speck, not a digit
 MAX_INK_FRACTION = 0.55     # more "ink" than this is texture or noise, not a digit on a background
 BOX, FIELD = 20, 28         # MNIST: fit into 20x20, place in 28x28
@@ -147,6 +148,7 @@ def ink_map(image: Image.Image) -> np.ndarray | None:
     if alpha is not None and np.median(_border(np.asarray(alpha))) < 128:
         # A transparent background (a canvas layer, a sticker): whatever is opaque is ink.
         ink = np.asarray(_reduced(alpha), np.float32) / 255.0
+        noise = 0.0
     else:
         # Paper is what the border mostly shows; ink is what differs from it, in either direction.
         image = _reduced(image)
@@ -154,7 +156,8 @@ def ink_map(image: Image.Image) -> np.ndarray | None:
         grey = _grey(array, image.mode)
         border = _border(grey)
         background = float(np.median(border))
-        if np.median(np.abs(border - background)) > MAX_BORDER_SPREAD:
+        noise = float(np.median(np.abs(border - background)))
+        if noise > MAX_BORDER_SPREAD:
             return None  # noise or a busy photo: no plain background for a digit to stand on
         ink = grey - background if background < 0.5 else background - grey
         if alpha is not None:
@@ -162,19 +165,22 @@ def ink_map(image: Image.Image) -> np.ndarray | None:
     peak = float(ink.max(initial=0))
     if peak < MIN_CONTRAST:
         return None
-    # Stretch the contrast, then drop the faint residue of paper texture and compression noise.
-    return np.clip((ink * (1 / peak) - NOISE_FLOOR) * (1 / (1 - NOISE_FLOOR)), 0, 1, dtype=np.float32)
+    # Stretch the contrast; where the paper is grainy (a photo, a JPEG), drop ink fainter than a
+    # few noise levels. A clean image keeps every grey level: thin strokes live in them.
+    floor = min(0.5, NOISE_LEVELS * noise / peak)
+    return np.clip((ink * (1 / peak) - floor) * (1 / (1 - floor)), 0, 1, dtype=np.float32)
 
 
 # -- into the 28x28 field -------------------------------------------------------------------
 def fit_to_field(ink: np.ndarray) -> np.ndarray | None:
     """Crop to the ink, fit into 20x20 keeping the aspect ratio, centre of mass at the centre."""
-    rows, cols = np.flatnonzero(ink.max(axis=1) > 0), np.flatnonzero(ink.max(axis=0) > 0)
+    solid = ink > SOLID_INK  # where the pen clearly was; fainter pixels only shade the strokes
+    rows, cols = np.flatnonzero(solid.any(axis=1)), np.flatnonzero(solid.any(axis=0))
     if rows.size == 0:
         return None
     crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]  # [h, w]
     height, width = crop.shape
-    if max(height, width) < MIN_INK_SIDE * max(ink.shape) or (ink > 0).mean() > MAX_INK_FRACTION:
+    if max(height, width) < MIN_INK_SIDE * max(ink.shape) or solid.mean() > MAX_INK_FRACTION:
         return None  # a speck, or noise/texture all over: not a digit
     scale = BOX / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
