@@ -117,3 +117,27 @@ def test_shipped_default_describes_itself():
     assert meta["command"].startswith("python train.py")
     assert len(meta["history"]) == meta["config"]["epochs"]
     assert (ROOT / "model_store" / DEFAULT_VERSION / "model.keras").stat().st_size < 8 * 2**20
+
+
+def test_deleting_a_version_while_it_is_evaluated_fails_cleanly_or_finishes(store):
+    """Delete races an evaluation: the evaluation either finishes (its model was loaded) or
+    says the version is gone; never a traceback, and the store stays consistent."""
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    for delay in (0.0, 1.5, 4.0):
+        shutil.copytree(ROOT / "model_store" / DEFAULT_VERSION, store.root / "victim")
+        evaluation = subprocess.Popen([sys.executable, "-m", "digits", "evaluate", "--model", "victim"],
+                                      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        store.delete("victim")
+        out, err = evaluation.communicate(timeout=120)
+        assert "Traceback" not in err, err[-1500:]
+        if evaluation.returncode == 0:
+            assert "test accuracy" in out
+        else:
+            assert evaluation.returncode == 1 and "victim" in err
+        assert "victim" not in store.ids() and store.active() == DEFAULT_VERSION
