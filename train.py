@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from digits.config import ConfigError, add_arguments, config_from_args  # noqa: E402
 from digits.data import DataError  # noqa: E402
-from digits.runs import RunBusy, acquire_lock, new_run_id, prepare_run_dir, release_lock  # noqa: E402
+from digits.runs import Cancelled, RunBusy, acquire_lock, new_run_id, prepare_run_dir, release_lock  # noqa: E402
 from digits.store import DEFAULT_VERSION, ModelStore, StoreError  # noqa: E402
 
 
@@ -51,6 +51,14 @@ def install_cancel_handlers() -> threading.Event:
     return cancel
 
 
+def reproducing_command(argv: list[str] | None) -> str:
+    """The command line as a user would type it again (without the dashboard's internal --run-id)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--run-id" in args:
+        del args[args.index("--run-id"):args.index("--run-id") + 2]
+    return "python train.py " + shlex.join(args) if args else "python train.py"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -66,21 +74,21 @@ def main(argv: list[str] | None = None) -> int:
     except RunBusy as err:
         print(f"train.py: error: {err}", file=sys.stderr)
         return 3
-    from digits.training import Cancelled, train  # TensorFlow loads only after the checks pass
-
     try:
         if args.ship:
             (store.runs_dir / run_id).mkdir(parents=True, exist_ok=True)
         elif not args.run_id:  # the dashboard prepared the run folder already
             prepare_run_dir(store, run_id, config)
-        command = "python train.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-        path = train(config, store, run_id, cancel, data_dir=args.data_dir, command=command, ship=args.ship)
-    except Cancelled:
-        print(f"run {run_id} cancelled; nothing was saved.", file=sys.stderr)
-        return 130
+        from digits.training import train  # TensorFlow loads only after the checks pass
+
+        path = train(config, store, run_id, cancel, data_dir=args.data_dir, command=reproducing_command(argv),
+                     ship=args.ship)
     except (DataError, StoreError) as err:
         print(f"train.py: error: {err}", file=sys.stderr)
         return 1
+    except Cancelled:
+        print(f"run {run_id} cancelled; nothing was saved.", file=sys.stderr)
+        return 130
     finally:
         release_lock(store, run_id)
     print(f"saved version {run_id} at {path}")

@@ -28,6 +28,10 @@ TRAIN_SCRIPT = PROJECT_ROOT / "train.py"
 CLOSING_EVENTS = {"done", "cancelled", "failed"}
 
 
+class Cancelled(Exception):
+    """The run was asked to stop (Ctrl-C, SIGTERM, or Stop in the dashboard)."""
+
+
 class RunBusy(RuntimeError):
     """Another run holds the lock."""
 

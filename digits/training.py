@@ -20,14 +20,10 @@ from digits.data import Mnist, Split, load_mnist
 from digits.evaluation import evaluate
 from digits.model import NUM_CLASSES, build_model
 from digits.predict import Predictor
-from digits.runs import EventLog
+from digits.runs import Cancelled, EventLog
 from digits.store import ModelStore, write_json
 
 BATCH_EVENT_SECONDS = 0.5  # how often the in-epoch progress is written for live viewers
-
-
-class Cancelled(Exception):
-    """The run was asked to stop (Ctrl-C, SIGTERM, or Stop in the dashboard)."""
 
 
 def learning_rate(config: TrainConfig, steps_per_epoch: int):
