@@ -52,16 +52,19 @@ def confusion_heatmap(confusion: np.ndarray, highlighted: Iterable[tuple[int, in
     for true, predicted in highlighted:
         figure.add_shape(type="rect", x0=predicted - 0.5, x1=predicted + 0.5, y0=true - 0.5, y1=true + 0.5,
                          line=dict(color=ACCENT, width=3))
+        # The label sits outside the grid where it can (right of the last column, below the last
+        # row), so it hides no other cell.
+        offset = (48, 0) if predicted == DIGITS[-1] else (0, 34) if true == DIGITS[-1] else (40, -30)
         figure.add_annotation(x=predicted, y=true, text=f"{true}→{predicted}: {confusion[true, predicted]}",
-                              showarrow=True, arrowhead=2, arrowcolor=ACCENT, ax=-46 if predicted > 5 else 46,
-                              ay=-30, font=dict(color=ACCENT, size=12), bgcolor="rgba(255,255,255,0.9)",
-                              bordercolor=ACCENT)
+                              showarrow=True, arrowhead=2, arrowcolor=ACCENT, ax=offset[0], ay=offset[1],
+                              xanchor="left" if offset[0] else "center", font=dict(color=ACCENT, size=12),
+                              bgcolor="rgba(255,255,255,0.9)", bordercolor=ACCENT)
     figure.update_layout(
-        title=title, height=470, margin=dict(l=10, r=10, t=40, b=10), showlegend=False,
+        title=title, height=480, margin=dict(l=10, r=80, t=40, b=40), showlegend=False,
         clickmode="event+select", dragmode=False,
         xaxis=dict(title="predicted", tickmode="array", tickvals=DIGITS, side="top", constrain="domain",
-                   showgrid=False, zeroline=False),
-        yaxis=dict(title="true", tickmode="array", tickvals=DIGITS, autorange="reversed", scaleanchor="x",
+                   range=[-0.5, 9.5], showgrid=False, zeroline=False),
+        yaxis=dict(title="true", tickmode="array", tickvals=DIGITS, range=[9.5, -0.5], scaleanchor="x",
                    showgrid=False, zeroline=False),
     )
     return figure

@@ -1,13 +1,12 @@
 """What the pages share: the model store, models and test-set results cached per version, widgets.
 
-Every cache of a version's results is keyed by the store's root, the version id *and* the
-modification time of its `model.keras`, so a version that is retrained, replaced or deleted
-is never served stale. TensorFlow is imported only by the functions that need a model.
+Every cache of a version's results is keyed by the version's folder *and* the modification
+time of its `model.keras`, so a version that is retrained, replaced or deleted is never served
+stale, and the shipped default is loaded once whatever the store. TensorFlow is imported only by
+the functions that need a model.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import numpy as np
 import streamlit as st
@@ -16,7 +15,7 @@ from PIL import Image
 from digits.store import ModelStore, VersionInfo
 
 CANVAS_SIDE = 280              # pixels; 10x the model's 28x28 input
-ENLARGED_SIDE = 140            # how big the 28x28 model input is shown
+ENLARGED_SIDE = 196            # how big the 28x28 model input is shown (7x)
 ROBUSTNESS_IMAGES = 2_000      # test-set variants use the first N test images (a page view stays quick)
 
 
@@ -59,17 +58,19 @@ def version_picker(label: str, key: str, store: ModelStore) -> str | None:
 
 
 # -- cached models and results ---------------------------------------------------------------
+# Each cached function takes the version's folder and its model file's time stamp as the key, and
+# the store itself as an unhashed argument (a leading underscore tells Streamlit not to hash it).
 def load_predictor(version: str):
     """The compiled `digits.predict.Predictor` of a version, loaded once per model file."""
     store = model_store()
-    return _cached_predictor(str(store.root), version, model_stamp(store, version))
+    return _cached_predictor(str(store.path(version)), model_stamp(store, version), version, store)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model…")
-def _cached_predictor(store_root: str, version: str, stamp: float):
+def _cached_predictor(version_dir: str, stamp: float, version: str, _store: ModelStore):
     from digits.predict import Predictor  # TensorFlow loads here, the first time a page needs a model
 
-    return Predictor(ModelStore(store_root).load(version))
+    return Predictor(_store.load(version))
 
 
 @st.cache_resource(show_spinner="Loading the MNIST test set…")
@@ -86,15 +87,15 @@ def test_set():
 def test_evaluation(version: str):
     """`digits.evaluation.Evaluation` of a version on the whole test set (computed once per model file)."""
     store = model_store()
-    return _cached_evaluation(str(store.root), version, model_stamp(store, version))
+    return _cached_evaluation(str(store.path(version)), model_stamp(store, version), version, store)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _cached_evaluation(store_root: str, version: str, stamp: float):
+def _cached_evaluation(version_dir: str, stamp: float, version: str, _store: ModelStore):
     from digits.evaluation import evaluate
 
     split = test_set()
-    return evaluate(_cached_predictor(store_root, version, stamp), split.images, split.labels)
+    return evaluate(_cached_predictor(version_dir, stamp, version, _store), split.images, split.labels)
 
 
 @st.cache_resource(show_spinner=False)
@@ -111,16 +112,16 @@ def variant_test_inputs(variant: str) -> tuple[np.ndarray, np.ndarray]:
 def variant_result(version: str, variant: str) -> dict:
     """{accuracy, no_digit, 4->9, 9->4} of a version on one test-set variant."""
     store = model_store()
-    return _cached_variant_result(str(store.root), version, model_stamp(store, version), variant)
+    return _cached_variant_result(str(store.path(version)), model_stamp(store, version), version, variant, store)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _cached_variant_result(store_root: str, version: str, stamp: float, variant: str) -> dict:
+def _cached_variant_result(version_dir: str, stamp: float, version: str, variant: str, _store: ModelStore) -> dict:
     from digits.variants import variant_accuracy
 
     inputs, empty = variant_test_inputs(variant)
     labels = test_set().labels[:ROBUSTNESS_IMAGES]
-    return variant_accuracy(_cached_predictor(store_root, version, stamp), inputs, empty, labels)
+    return variant_accuracy(_cached_predictor(version_dir, stamp, version, _store), inputs, empty, labels)
 
 
 # -- widgets and images ----------------------------------------------------------------------
@@ -152,14 +153,3 @@ def notify_after_rerun(message: str) -> None:
 def show_notice() -> None:
     if message := st.session_state.pop("notice", None):
         st.success(message)
-
-
-def run_action(action: Callable[[], object], success: str, *errors: type[Exception]) -> bool:
-    """Run a store action; on one of `errors` show its message on the page instead of a traceback."""
-    try:
-        action()
-    except errors as err:
-        st.error(str(err))
-        return False
-    notify_after_rerun(success)
-    return True

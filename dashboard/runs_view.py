@@ -11,7 +11,7 @@ from argparse import ArgumentTypeError
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from digits.config import PRESETS, ConfigError, TrainConfig, parse_class_weight, preset
+from digits.config import PRESETS, TRAIN_SIZE, ConfigError, TrainConfig, parse_class_weight, preset
 from digits.runs import RunStatus
 
 PHASE_LABELS = {
@@ -133,7 +133,7 @@ def settings_summary(config: dict) -> dict:
         "schedule": config.get("schedule"),
         "augment": config.get("augment"),
         "class weights": format_class_weights({int(k): float(v) for k, v in weights.items()}) or "none",
-        "training images": config.get("limit") or "all",
+        "training images": (config.get("limit") or TRAIN_SIZE) if config else None,
     }
 
 

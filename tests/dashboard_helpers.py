@@ -161,9 +161,28 @@ def save_screenshot(page, name: str) -> Path:
     return path
 
 
+def wait_until_app_idle(page, timeout_ms: float = 60_000) -> None:
+    """Until the app's script has finished its run (Streamlit marks it on the app's root element),
+    so what is on screen stays where it is."""
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=timeout_ms)
+
+
+def settled_box(page, locator, timeout: float = 30) -> dict:
+    """The element's bounding box once it has stopped moving: after a rerun, a new element can
+    appear below the one it replaces for a moment, and a drag there would miss it."""
+    deadline = time.time() + timeout
+    boxes = []
+    while time.time() < deadline:
+        boxes = (boxes + [locator.bounding_box()])[-4:]
+        if len(boxes) == 4 and boxes[0] is not None and all(box == boxes[0] for box in boxes):
+            return boxes[0]
+        page.wait_for_timeout(100)
+    raise TimeoutError(f"{locator} kept moving: {boxes}")
+
+
 def draw_strokes(page, canvas, strokes) -> None:
     """Draw with the mouse: press at each stroke's first point, move through the rest, release."""
-    box = canvas.bounding_box()
+    box = settled_box(page, canvas)
 
     def at(point):
         return box["x"] + point[0] * box["width"], box["y"] + point[1] * box["height"]

@@ -182,6 +182,23 @@ def test_the_model_selector_starts_on_the_active_version_and_hides_broken_ones(o
     assert "(active)" in selector.options[1]
 
 
+def test_a_diverged_model_is_reported_instead_of_trusted(open_page, canvas, store, test_split):
+    import keras
+
+    model = keras.saving.load_model(SHIPPED_DIR / "model.keras", compile=False)
+    weights = model.get_weights()
+    weights[0] = np.full_like(weights[0], np.nan)  # what a far too high learning rate leaves behind
+    model.set_weights(weights)
+    (store.root / "diverged").mkdir(parents=True)
+    model.save(store.root / "diverged" / "model.keras")
+    shutil.copy(SHIPPED_DIR / "meta.json", store.root / "diverged" / "meta.json")
+    store.activate("diverged")
+    canvas.image = canvas_rgba(first_image_of(test_split, 3))
+    app = open_page()
+    assert "invalid numbers (NaN)" in texts(app.tabs[0].error)
+    assert not metric_values(app.tabs[0], "Prediction")
+
+
 # -- Train ----------------------------------------------------------------------------------------
 def submit_training_form(app: AppTest, preset: str = "seed", **fields) -> AppTest:
     app.selectbox(key="preset").set_value(preset).run()

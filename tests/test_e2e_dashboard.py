@@ -10,8 +10,8 @@ import re
 import pytest
 
 from dashboard_helpers import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, DIGIT_STROKES, draw_strokes, free_port,
-                               photo_png, save_screenshot, start_server, stop_process_group,
-                               stop_training, wait_until_healthy)
+                               photo_png, save_screenshot, settled_box, start_server, stop_process_group,
+                               stop_training, wait_until_app_idle, wait_until_healthy)
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -77,15 +77,17 @@ def metric_value(scope, label: str):
 def test_drawing_a_digit_shows_its_prediction(app_url, page):
     page.goto(app_url)
     canvas = page.locator("canvas.upper-canvas")
-    canvas.wait_for()
-    expect(page.get_by_text("Draw a digit")).to_be_visible()
     for digit, strokes in DIGIT_STROKES.items():
+        expect(page.get_by_text("Draw a digit")).to_be_visible()
+        wait_until_app_idle(page)
+        drawn_on = canvas.element_handle()
         draw_strokes(page, canvas, strokes)
         expect(metric_value(page, "Prediction")).to_have_text(str(digit), timeout=WAIT_MS)
         expect(metric_value(page, "Confidence")).to_have_text(re.compile(r"\d+\.\d%"))
         expect(page.get_by_text("What the model received")).to_be_visible()
         page.get_by_role("button", name="Clear").click()
-        expect(page.get_by_text("Draw a digit")).to_be_visible()
+        # Clear mounts a new, empty canvas: wait until the one drawn on is gone.
+        page.wait_for_function("canvas => !canvas.isConnected", arg=drawn_on)
         expect(metric_value(page, "Prediction")).to_have_count(0)
 
 
@@ -130,8 +132,16 @@ def test_a_tiny_training_run_goes_live_and_its_version_is_listed(app_url, page, 
     expect(page.get_by_role("option", name="e2e-tiny")).to_be_visible()
 
 
-def test_evaluate_shows_the_confusion_matrix(app_url, page):
+def test_evaluate_shows_the_confusion_matrix_and_a_clicked_cell_s_images(app_url, page):
     page.goto(f"{app_url}/evaluate")
-    expect(page.locator(".js-plotly-plot").filter(has_text="Confusion matrix").first).to_be_visible()
+    matrix = page.locator(".js-plotly-plot").filter(has_text="Confusion matrix").first
+    expect(matrix).to_be_visible()
     expect(page.get_by_text("4/9 confusion:").first).to_be_visible()
-    expect(page.locator(".js-plotly-plot").filter(has_text="4→9").first).to_be_visible()
+    expect(matrix).to_contain_text("4→9")
+    expect(page.get_by_text("test images of a 4 predicted as 9")).to_be_visible()
+
+    wait_until_app_idle(page)
+    true, predicted = 9, 4
+    cell = settled_box(page, matrix.locator(".scatterlayer .point").nth(true * 10 + predicted))  # row-major
+    page.mouse.click(cell["x"] + cell["width"] / 2, cell["y"] + cell["height"] / 2)
+    expect(page.get_by_text(f"test images of a {true} predicted as {predicted}")).to_be_visible()

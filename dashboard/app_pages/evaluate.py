@@ -66,10 +66,12 @@ def show_robustness(versions: list[str]) -> None:
         progress.progress(done / len(steps), text=f"Testing {version} on {variant} images…")
         results[version][variant] = variant_result(version, variant)
     progress.empty()
-    st.plotly_chart(charts.robustness_bars({version: {variant: result["accuracy"] for variant, result in by_variant.items()}
-                                            for version, by_variant in results.items()}), key="robustness")
-    st.dataframe([{"variant": variant, **{f"{version} {key}": results[version][variant][key]
-                                          for version in versions for key in ("accuracy", "no_digit", "4->9", "9->4")}}
+    accuracies = {version: {variant: result["accuracy"] for variant, result in by_variant.items()}
+                  for version, by_variant in results.items()}
+    st.plotly_chart(charts.robustness_bars(accuracies), key="robustness")
+    columns = ("accuracy", "no_digit", "4->9", "9->4")
+    st.dataframe([{"variant": variant, **{f"{version} {column}": results[version][variant][column]
+                                          for version in versions for column in columns}}
                   for variant in VARIANTS], hide_index=True,
                  column_config={f"{version} accuracy": st.column_config.NumberColumn(format="percent")
                                 for version in versions})

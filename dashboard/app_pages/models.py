@@ -25,26 +25,20 @@ def version_row(info: VersionInfo) -> dict:
     }
 
 
-@st.dialog("Delete a version")
-def confirm_delete(version: str) -> None:
-    st.write(f"Delete **{version}** for good? Its model file and metrics are removed; this cannot be undone.")
-    delete_column, cancel_column = st.columns(2)
-    if delete_column.button("Delete", type="primary", icon=":material/delete:"):
-        try:
-            store.delete(version)
-        except StoreError as err:
-            st.error(str(err))
-            return
-        notify_after_rerun(f"Deleted `{version}`.")
-        st.rerun()
-    if cancel_column.button("Cancel"):
-        st.rerun()
+def delete_version(version: str) -> None:
+    try:
+        store.delete(version)
+    except StoreError as err:
+        st.error(str(err))
+        return
+    notify_after_rerun(f"Deleted `{version}`.")
+    st.rerun()
 
 
 def version_actions(info: VersionInfo) -> None:
-    activate_column, download_column, delete_column = st.columns(3)
-    if activate_column.button("Make active", icon=":material/check_circle:", disabled=info.active or info.broken,
-                              help="already active" if info.active else None):
+    buttons = st.container(horizontal=True)
+    if buttons.button("Make active", icon=":material/check_circle:", disabled=info.active or info.broken,
+                      help="already active" if info.active else None):
         try:
             store.activate(info.id)
         except StoreError as err:
@@ -53,14 +47,16 @@ def version_actions(info: VersionInfo) -> None:
             notify_after_rerun(f"`{info.id}` is now the active model.")
             st.rerun()
     model_file = info.path / "model.keras"
-    download_column.download_button(
+    buttons.download_button(
         "Download .keras", data=model_file.read_bytes, file_name=f"digits-{info.id}.keras",
         mime="application/octet-stream", icon=":material/download:", disabled=not model_file.is_file(),
         on_click="ignore")
     is_default = info.id == DEFAULT_VERSION
-    if delete_column.button("Delete…", icon=":material/delete:", disabled=is_default,
-                            help="the shipped default cannot be deleted" if is_default else None):
-        confirm_delete(info.id)
+    with buttons.popover("Delete…", icon=":material/delete:", disabled=is_default,
+                         help="the shipped default cannot be deleted" if is_default else None):
+        st.write(f"Delete **{info.id}** for good? Its model file and metrics are removed; this cannot be undone.")
+        if st.button("Delete for good", type="primary", icon=":material/delete:", key="confirm_delete"):
+            delete_version(info.id)
 
 
 st.title("Models")
@@ -71,6 +67,7 @@ if not versions:
     st.warning("The store holds no version, and the shipped default `model_store/default` is missing.")
     st.stop()
 st.dataframe([version_row(info) for info in versions], hide_index=True, column_config={
+    "version": st.column_config.TextColumn(width="medium", pinned=True),
     "test accuracy": st.column_config.NumberColumn(format="percent"),
     "learning rate": st.column_config.NumberColumn(format="%.4g"),
 })

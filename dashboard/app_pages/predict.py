@@ -1,9 +1,11 @@
 """Predict: draw a digit or upload a photo, and see what the model makes of it."""
 
+import numpy as np
 import streamlit as st
 
 from dashboard import charts
-from dashboard.common import draw_canvas, enlarged, load_predictor, model_store, version_picker
+from dashboard.common import (CANVAS_SIDE, ENLARGED_SIDE, draw_canvas, enlarged, load_predictor, model_store,
+                              version_picker)
 from digits.preprocessing import ImageError, prepare
 from digits.store import StoreError
 
@@ -18,6 +20,10 @@ def show_prediction(predictor, image, no_digit_message: str, key: str) -> None:
         st.info(no_digit_message)
         return
     prediction = predictor.predict_prepared(model_input)
+    if not np.isfinite(prediction.probabilities).all():
+        st.error("This model answers with invalid numbers (NaN): its training probably diverged, for example "
+                 "with a too high learning rate. Pick another version.")
+        return
     digit_column, confidence_column = st.columns(2)
     digit_column.metric("Prediction", prediction.digit)
     confidence_column.metric("Confidence", f"{prediction.confidence:.1%}")
@@ -27,7 +33,8 @@ def show_prediction(predictor, image, no_digit_message: str, key: str) -> None:
                    f"({prediction.probabilities[runner_up]:.0%}).")
     st.plotly_chart(charts.probability_bars(prediction.probabilities), key=f"{key}-probabilities",
                     config={"displayModeBar": False})
-    st.image(enlarged(prediction.model_input), caption="What the model received: 28×28, MNIST-style")
+    st.image(enlarged(prediction.model_input), width=ENLARGED_SIDE,
+             caption="What the model received: 28×28, MNIST-style")
 
 
 def clear_canvas() -> None:
@@ -50,13 +57,14 @@ draw_tab, upload_tab = st.tabs(["Draw", "Upload a photo or scan"])
 with draw_tab:
     canvas_column, result_column = st.columns([1, 1], gap="large")
     with canvas_column:
-        stroke_width = st.slider("Stroke width", min_value=8, max_value=40, value=20, key="stroke_width")
         st.session_state.setdefault("canvas_generation", 0)
-        drawing = draw_canvas(stroke_width, key=f"canvas-{st.session_state.canvas_generation}")
+        st.session_state.setdefault("stroke_width", 20)
+        drawing = draw_canvas(st.session_state.stroke_width, key=f"canvas-{st.session_state.canvas_generation}")
+        st.slider("Stroke width", min_value=8, max_value=40, key="stroke_width", width=CANVAS_SIDE)
         st.button("Clear", icon=":material/ink_eraser:", on_click=clear_canvas)
     with result_column:
-        show_prediction(predictor, drawing, "Draw a digit (0-9) on the black canvas; the prediction follows each stroke.",
-                        key="drawing")
+        show_prediction(predictor, drawing, "Draw a digit (0-9) on the black canvas; the prediction follows "
+                                            "each stroke.", key="drawing")
 
 with upload_tab:
     upload = st.file_uploader("A photo or scan of one digit, any background", type=UPLOAD_TYPES,
@@ -65,8 +73,8 @@ with upload_tab:
         image_column, result_column = st.columns([1, 1], gap="large")
         try:
             with result_column:
-                show_prediction(predictor, upload.getvalue(), "No digit found in this image: it looks blank or "
-                                                   "has too little contrast.", key="upload")
-            image_column.image(upload.getvalue(), caption=upload.name, width=280)
-        except ImageError as err:
-            st.error(f"This file cannot be used: {err}")
+                show_prediction(predictor, upload.getvalue(), "No digit found in this image: it looks blank, "
+                                "or the ink has too little contrast with the paper.", key="upload")
+            image_column.image(upload.getvalue(), caption=upload.name, width=CANVAS_SIDE)
+        except ImageError as err:  # its message starts "image: " for bytes, which have no file name
+            st.error(f"**{upload.name}** cannot be used: {str(err).removeprefix('image: ')}")

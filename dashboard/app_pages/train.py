@@ -7,7 +7,7 @@ from dashboard.common import model_store
 from dashboard.runs_view import (STATE_LABELS, config_from_form, current_numbers, format_class_weights,
                                  preset_label, run_progress, run_rows)
 from digits import runs
-from digits.config import PRESETS, SCHEDULES, TRAIN_SIZE, ConfigError
+from digits.config import PRESETS, SCHEDULES, TRAIN_SIZE, ConfigError, TrainConfig
 from digits.store import StoreError
 
 LIVE_REFRESH_SECONDS = 1.0   # while a run is in progress
@@ -34,9 +34,9 @@ def show_run(status: runs.RunStatus) -> None:
     if status.active:
         progress = run_progress(status)
         st.progress(progress.fraction, text=progress.caption)
-        numbers = current_numbers(status)
-        for column, (key, value) in zip(st.columns(4), numbers.items()):
-            column.metric(NUMBER_LABELS[key], f"{value:.2%}" if "accuracy" in key else f"{value:.4f}")
+    for column, (key, value) in zip(st.columns(4), current_numbers(status).items()):
+        column.metric(NUMBER_LABELS[key], f"{value:.2%}" if "accuracy" in key else f"{value:.4f}")
+    if status.active:
         if st.button("Stop", icon=":material/stop_circle:", key="stop_run"):
             runs.stop_run(store)
             st.toast("Stopping after the current batch; nothing will be saved.")
@@ -60,28 +60,36 @@ def show_run(status: runs.RunStatus) -> None:
         st.plotly_chart(charts.training_curves(status.epochs, status.total_epochs), key="live_curves")
 
 
-def live_view() -> None:
-    running = runs.current_run(store)
-    if running != st.session_state.running_run:
-        # A run started or ended (here, in another session or in a terminal): refresh the whole
-        # page, so the run list and this view's refresh interval follow.
+def rerun_page_when_a_run_starts_or_ends() -> None:
+    """Whether here, in another session or in a terminal: then the whole page is redrawn, so the
+    live view, the run list and the versions follow."""
+    if runs.current_run(store) != st.session_state.running_run:
         st.rerun(scope="app")
-    newest = running or next((status.run_id for status in runs.list_runs(store)), None)
+
+
+def follow_running_run() -> None:
+    rerun_page_when_a_run_starts_or_ends()
+    show_run(runs.run_status(store, st.session_state.running_run))
+
+
+def show_newest_run() -> None:
+    newest = next(iter(runs.list_runs(store)), None)
     if newest is None:
         st.info("No training run yet. Choose the settings and press Start.")
     else:
-        show_run(runs.run_status(store, newest))
+        show_run(newest)
 
 
 def training_form() -> None:
-    preset_name = st.selectbox("Preset", list(PRESETS), index=list(PRESETS).index("strong"), key="preset",
-                               format_func=preset_label, help="the model and recipe; the fields below start from it")
+    preset_name = st.selectbox("Preset", list(PRESETS), index=list(PRESETS).index(TrainConfig().preset),
+                               key="preset", format_func=preset_label,
+                               help="the model and recipe; the fields below start from it")
     defaults = PRESETS[preset_name]
     with st.form(f"train_form_{preset_name}"):  # a new form per preset: its defaults apply
         epochs = st.number_input("Epochs", min_value=1, max_value=500, value=defaults.epochs)
         batch_size = st.number_input("Batch size", min_value=1, value=defaults.batch_size)
         learning_rate = st.number_input("Learning rate", min_value=0.0, value=defaults.learning_rate,
-                                        step=1e-4, format="%.4f")
+                                        step=1e-4, format="%.5f")
         schedule = st.selectbox("Learning-rate schedule", SCHEDULES, index=SCHEDULES.index(defaults.schedule))
         augment = st.toggle("Augmentation", value=defaults.augment,
                             help="random polarity, background, stroke thickness, rotation, shift and zoom")
@@ -109,6 +117,7 @@ def past_runs() -> None:
         st.caption("No past runs.")
         return
     st.dataframe(run_rows(statuses), hide_index=True, column_config={
+        "run": st.column_config.TextColumn(width="medium", pinned=True),
         "test accuracy": st.column_config.NumberColumn(format="percent"),
         "learning rate": st.column_config.NumberColumn(format="%.4g"),
     })
@@ -128,8 +137,11 @@ with form_column:
     training_form()
 with live_column:
     st.session_state.running_run = runs.current_run(store)
-    refresh = LIVE_REFRESH_SECONDS if st.session_state.running_run else IDLE_REFRESH_SECONDS
-    st.fragment(live_view, run_every=refresh)()
+    if st.session_state.running_run:
+        st.fragment(follow_running_run, run_every=LIVE_REFRESH_SECONDS)()
+    else:
+        show_newest_run()
+        st.fragment(rerun_page_when_a_run_starts_or_ends, run_every=IDLE_REFRESH_SECONDS)()
 st.divider()
 st.subheader("Past runs")
 past_runs()
