@@ -21,13 +21,14 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MAX_PIXELS = 40_000_000     # larger images are refused before decoding (decompression bombs)
 WORK_SIDE = 160             # analysis resolution: larger images are reduced first (speed, noise)
 MIN_CONTRAST = 0.15         # ink must differ from the background by this much (of full range)
-SOLID_INK = 0.25            # the digit's extent is where the ink reaches this level
+SOLID_INK = 0.25            # a digit needs ink at least this strong
+FAINT_INK = 0.05            # the digit's extent: everything at least this inked
 NOISE_LEVELS = 4             # ink fainter than this many paper-noise levels is paper texture
 MIN_INK_SIDE = 0.06         # a blob smaller than this fraction of the image is a speck, not a digit
 MAX_INK_FRACTION = 0.55     # more "ink" than this is texture or noise, not a digit on a background
 BOX, FIELD = 20, 28         # MNIST: fit into 20x20, place in 28x28
 CENTRE = (FIELD - 1) / 2    # 13.5 in pixel-index coordinates
-MARGIN = 1                  # centring may not push the digit closer than this to the edge
+MARGIN = 1                  # centring may not push the digit closer than this to an edge
 MAX_BORDER_SPREAD = 0.08    # a border this uneven (median absolute deviation) has no clear paper
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601, as PIL's "L" conversion
 
@@ -174,30 +175,30 @@ def ink_map(image: Image.Image) -> np.ndarray | None:
 # -- into the 28x28 field -------------------------------------------------------------------
 def fit_to_field(ink: np.ndarray) -> np.ndarray | None:
     """Crop to the ink, fit into 20x20 keeping the aspect ratio, centre of mass at the centre."""
-    solid = ink > SOLID_INK  # where the pen clearly was; fainter pixels only shade the strokes
-    rows, cols = np.flatnonzero(solid.any(axis=1)), np.flatnonzero(solid.any(axis=0))
-    if rows.size == 0:
+    solid = ink > SOLID_INK  # where the pen clearly was: decides whether this is a digit at all
+    if not solid.any():
         return None
+    inked = ink > FAINT_INK  # the digit's extent includes its soft edges, as MNIST's box does
+    rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
     crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]  # [h, w]
     height, width = crop.shape
     if max(height, width) < MIN_INK_SIDE * max(ink.shape) or solid.mean() > MAX_INK_FRACTION:
         return None  # a speck, or noise/texture all over: not a digit
-    scale = BOX / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    glyph = np.asarray(Image.fromarray(crop, "F").resize(size, Image.Resampling.LANCZOS), np.float32)
-    glyph = np.clip(glyph, 0, 1)
-    mass = glyph.sum()
-    if mass <= 0:
-        return None
-    ys, xs = np.indices(glyph.shape)
-    com_y, com_x = (ys * glyph).sum() / mass, (xs * glyph).sum() / mass
-    # Put the centre of mass at the centre, but never push part of the digit out of the field
-    # (a '7' is top-heavy). Sub-pixel: output pixel (x, y) samples glyph pixel (x - left, y - top).
-    top = min(max(CENTRE - com_y, MARGIN), FIELD - MARGIN - glyph.shape[0])
-    left = min(max(CENTRE - com_x, MARGIN), FIELD - MARGIN - glyph.shape[1])
-    shift = (1, 0, -left, 0, 1, -top)
-    field = Image.fromarray(glyph, "F").transform((FIELD, FIELD), Image.Transform.AFFINE, shift,
-                                                  resample=Image.Resampling.BILINEAR, fillcolor=0.0)
+    # One antialiased resampling maps the crop into the field: scaled so its longer side is 20
+    # pixels, its centre of mass at the field's centre, but never pushed closer than MARGIN to
+    # an edge (a '7' is top-heavy). Resampling once keeps thin strokes sharp.
+    scale = BOX / max(height, width)                       # field pixels per crop pixel
+    mass = crop.sum()
+    com_y = (crop.sum(axis=1) @ np.arange(height)) / mass + 0.5   # in pixel-edge coordinates
+    com_x = (crop.sum(axis=0) @ np.arange(width)) / mass + 0.5
+    reach = (FIELD / 2 - MARGIN) / scale                   # crop pixels from the centre to the margin
+    com_y = min(max(com_y, height - reach), reach)
+    com_x = min(max(com_x, width - reach), reach)
+    half = FIELD / 2 / scale                               # the field's half side, in crop pixels
+    pad = int(np.ceil(half)) + 1
+    padded = np.pad(crop, pad)  # the source box must lie inside the image
+    box = (com_x + pad - half, com_y + pad - half, com_x + pad + half, com_y + pad + half)
+    field = Image.fromarray(padded, "F").resize((FIELD, FIELD), Image.Resampling.LANCZOS, box=box)
     return np.clip(np.asarray(field, np.float32), 0, 1)
 
 
