@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -107,7 +108,6 @@ def bench_dashboard() -> list[dict]:
 
 def bench_memory() -> list[dict]:
     import resource
-    import subprocess
     import tempfile
 
     cmd = [sys.executable, "train.py", "--limit", "10000", "--epochs", "1", "--name", "memory-probe"]
@@ -132,18 +132,31 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run_isolated(name: str) -> list[dict]:
+    """One benchmark in a fresh Python process: no state (threads, caches, traced functions) of
+    an earlier benchmark can slow or speed up a later one."""
+    result = subprocess.run([sys.executable, __file__, "--worker", name], cwd=ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"benchmark {name} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("only", nargs="*", help=f"benchmarks to run, of {', '.join(BENCHMARKS)} (default: all)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # run one benchmark, print its rows as JSON
     args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(BENCHMARKS[args.worker]()))
+        return
     unknown = set(args.only) - set(BENCHMARKS)
     if unknown:
         parser.error(f"unknown benchmark {', '.join(sorted(unknown))}; choose from {', '.join(BENCHMARKS)}")
     rows = []
     for name in args.only or BENCHMARKS:
         started = time.time()
-        rows += BENCHMARKS[name]()
-        print(f"[{name}: {time.time() - started:.0f} s]", file=sys.stderr)
+        rows += run_isolated(name)
+        print(f"[{name}: {time.time() - started:.0f} s, load average {os.getloadavg()[0]:.1f}]", file=sys.stderr)
     table = markdown(rows)
     print(table)
     RESULTS.mkdir(parents=True, exist_ok=True)
