@@ -1,9 +1,9 @@
 """Time to 99.0% test accuracy: the tutorial's recipe as written against the project's fastest.
 
 Baseline: the `seed` CNN, `model.fit` on NumPy arrays, batch 64, Adam 1e-3, test accuracy checked
-after each epoch (the tutorial validates on the test set every epoch). Project: the `fast` preset
-through the project's training input pipeline (tf.data, batched augmentation-free map, prefetch),
-batch norm, batch 256 and a one-cycle rate. Both stop at the first epoch that reaches the target;
+after each epoch (the tutorial validates on the test set every epoch). Project: the `fast` preset,
+the same network through the project's training path: a tf.data pipeline (shuffle, batch, a
+vectorised map, prefetch), 16 steps per compiled call, batch 128 and a one-cycle rate. Both stop at the first epoch that reaches the target;
 wall time includes the per-epoch test checks. Both run in this process, one after the other.
 """
 
@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import math
 import time
-
-import numpy as np
 
 
 def tutorial_recipe(mnist, target: float, max_epochs: int = 10) -> dict:
@@ -40,43 +38,23 @@ def tutorial_recipe(mnist, target: float, max_epochs: int = 10) -> dict:
 
 
 def project_recipe(mnist, target: float, preset_name: str = "fast") -> dict:
-    import keras
-
     from digits.config import preset
     from digits.evaluation import evaluate
-    from digits.model import build_model
     from digits.predict import Predictor
-    from digits.training import learning_rate, make_dataset
+    from digits.training import compiled_model, make_dataset
 
     config = preset(preset_name)
-    keras.utils.set_random_seed(config.seed)
     started = time.perf_counter()
-    steps = math.ceil(len(mnist.train) / config.batch_size)
-    model = build_model(config.preset)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate(config, steps)),
-                  loss="categorical_crossentropy", metrics=["accuracy"])
+    model = compiled_model(config, math.ceil(len(mnist.train) / config.batch_size))
     dataset = make_dataset(mnist.train, config, training=True)
-    predictor = Predictor(model)
     train_seconds, accuracy = 0.0, 0.0
     for epoch in range(1, config.epochs + 1):
         t = time.perf_counter()
-        model.fit(dataset, initial_epoch=epoch - 1, epochs=epoch, verbose=0)
+        model.fit(dataset, initial_epoch=epoch - 1, epochs=epoch, verbose=0, shuffle=False)
         train_seconds += time.perf_counter() - t
-        accuracy = evaluate(predictor, mnist.test.images, mnist.test.labels).accuracy
+        # A Predictor holds a snapshot of the weights (batch norm folded in): take it now.
+        accuracy = evaluate(Predictor(model), mnist.test.images, mnist.test.labels).accuracy
         if accuracy >= target:
             break
     return {"seconds": time.perf_counter() - started, "epochs": epoch, "accuracy": float(accuracy),
             "images_per_second": epoch * len(mnist.train) / train_seconds, "reached": accuracy >= target}
-
-
-if __name__ == "__main__":
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from digits.data import load_mnist
-
-    data = load_mnist()
-    print("project ", project_recipe(data, 0.99))
-    print("tutorial", tutorial_recipe(data, 0.99))
-    _ = np

@@ -88,7 +88,8 @@ def _single_image_interpreter(model):
 class Predictor:
     """A model with two compiled paths: TensorFlow for batches (GPU when present) and, for one
     image, a TFLite interpreter (~0.15 ms a call on CPU, where even a compiled TensorFlow call
-    costs ~0.8 ms of dispatch; for a single 28x28 image no accelerator beats that)."""
+    costs ~0.8 ms of dispatch; for a single 28x28 image no accelerator beats that).
+    It holds a snapshot of the weights taken when it is made: make a new one after training."""
 
     def __init__(self, model):
         self.model = model

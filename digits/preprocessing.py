@@ -135,10 +135,10 @@ def _border(array: np.ndarray) -> np.ndarray:
     return np.concatenate([array[0], array[-1], array[1:-1, 0], array[1:-1, -1]])
 
 
-def _reduced(image: Image.Image) -> Image.Image:
-    """A box-filtered copy at most WORK_SIDE pixels wide and tall: the digit ends up 20 pixels
+def _reduced(image: Image.Image, side: int = WORK_SIDE) -> Image.Image:
+    """A box-filtered copy at most `side` pixels wide and tall: the digit ends up 20 pixels
     tall, so more detail only costs time (and lets more noise through)."""
-    factor = -(-max(image.size) // WORK_SIDE)
+    factor = -(-max(image.size) // side)
     return image.reduce(factor) if factor > 1 else image
 
 
@@ -173,8 +173,9 @@ def ink_map(image: Image.Image) -> np.ndarray | None:
 
 
 # -- into the 28x28 field -------------------------------------------------------------------
-def fit_to_field(ink: np.ndarray) -> np.ndarray | None:
-    """Crop to the ink, fit into 20x20 keeping the aspect ratio, centre of mass at the centre."""
+def fit_to_field(ink: np.ndarray, min_ink_side: float = MIN_INK_SIDE) -> np.ndarray | None:
+    """Crop to the ink, fit into 20x20 keeping the aspect ratio, centre of mass at the centre.
+    None when the ink spans less than `min_ink_side` of the image's longer side (a speck)."""
     solid = ink > SOLID_INK  # where the pen clearly was: decides whether this is a digit at all
     if not solid.any():
         return None
@@ -182,7 +183,7 @@ def fit_to_field(ink: np.ndarray) -> np.ndarray | None:
     rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
     crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]  # [h, w]
     height, width = crop.shape
-    if max(height, width) < MIN_INK_SIDE * max(ink.shape) or solid.mean() > MAX_INK_FRACTION:
+    if max(height, width) < min_ink_side * max(ink.shape) or solid.mean() > MAX_INK_FRACTION:
         return None  # a speck, or noise/texture all over: not a digit
     # One antialiased resampling maps the crop into the field: scaled so its longer side is 20
     # pixels, its centre of mass at the field's centre, but never pushed closer than MARGIN to
@@ -202,11 +203,23 @@ def fit_to_field(ink: np.ndarray) -> np.ndarray | None:
     return np.clip(np.asarray(field, np.float32), 0, 1)
 
 
-def prepare(source) -> np.ndarray | None:
+def prepare(source, min_ink_side: float = MIN_INK_SIDE) -> np.ndarray | None:
     """Any image -> float32 [28, 28] in [0, 1], ink = 1, MNIST-style; None when it shows no digit.
+    Ink spanning less than `min_ink_side` of the image's longer side is a speck, not a digit (a
+    drawing canvas raises it to two pen widths: one press of the pen leaves a dot, not a digit).
     Raises ImageError for anything that is not a usable image."""
     ink = ink_map(load_image(source))
-    return None if ink is None else fit_to_field(ink)
+    return None if ink is None else fit_to_field(ink, min_ink_side)
+
+
+def preview(image: Image.Image, side: int) -> Image.Image:
+    """A copy of a loaded image that any browser shows: at most about `side` pixels wide and tall,
+    8-bit (16-bit and float grey scaled as `prepare` scales them; CMYK and palettes converted)."""
+    image = _reduced(_standard_mode(image), side)
+    if image.mode.startswith(("I", "F")):
+        grey = _grey(np.asarray(image), image.mode)
+        return Image.fromarray((grey * 255).round().astype(np.uint8), "L")
+    return image
 
 
 def plain_preprocess(source) -> np.ndarray:

@@ -10,6 +10,7 @@ holds the lock, and interrupted otherwise.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -94,38 +95,22 @@ def read_lock(store: ModelStore) -> dict | None:
 
 
 def acquire_lock(store: ModelStore, run_id: str, pid: int) -> None:
-    """Take the lock atomically (O_EXCL), recovering a stale one; RunBusy when a live run holds it."""
+    """Take the lock, recovering a stale one; RunBusy when a live run holds it.
+
+    Checking the lock and writing it is one step for every thread and process: it happens under
+    an exclusive `flock` of `runs/.LOCK.mutex` (released by the kernel if the holder dies), and
+    the lock file itself is replaced atomically, so no reader ever sees it empty or half-written."""
     store.runs_dir.mkdir(parents=True, exist_ok=True)
-    path = _lock_path(store)
-    for _ in range(3):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            holder = read_lock(store)
-            if holder is not None:
-                if holder.get("run_id") == run_id:
-                    return _write_lock(store, run_id, pid)  # the launcher handing over to its child
-                raise RunBusy(holder.get("run_id", "?"))
-            _remove_stale_lock(path)
-            continue
-        with os.fdopen(fd, "w") as handle:
-            json.dump({"run_id": run_id, "pid": pid}, handle)
-        return
-    raise RunBusy("?")
-
-
-def _remove_stale_lock(path: Path) -> None:
-    # Rename-then-delete: of two processes recovering the same stale lock, only one wins.
-    stale = path.with_name(f"LOCK.stale-{os.getpid()}-{threading.get_ident()}")
-    try:
-        os.rename(path, stale)
-        stale.unlink()
-    except OSError:
-        pass
+    with open(store.runs_dir / ".LOCK.mutex", "a") as mutex:
+        fcntl.flock(mutex, fcntl.LOCK_EX)
+        holder = read_lock(store)
+        if holder is not None and holder.get("run_id") != run_id:  # the same id: the launcher hands over
+            raise RunBusy(holder.get("run_id", "?"))
+        _write_lock(store, run_id, pid)
 
 
 def _write_lock(store: ModelStore, run_id: str, pid: int) -> None:
-    tmp = _lock_path(store).with_name(f".LOCK-{os.getpid()}")
+    tmp = _lock_path(store).with_name(f".LOCK-{os.getpid()}-{threading.get_ident()}")
     tmp.write_text(json.dumps({"run_id": run_id, "pid": pid}))
     os.replace(tmp, _lock_path(store))
 

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -101,6 +102,9 @@ class ModelStore:
         model_file = path / "model.keras"
         if not model_file.is_file() or model_file.stat().st_size == 0:
             return VersionInfo(version, path, meta, "model.keras is missing or empty", active)
+        if not zipfile.is_zipfile(model_file):  # reads only the archive's directory at its end
+            return VersionInfo(version, path, meta, "model.keras is damaged or truncated (not a Keras archive)",
+                               active)
         return VersionInfo(version, path, meta, None, active)
 
     def list(self) -> list[VersionInfo]:
