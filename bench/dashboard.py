@@ -19,8 +19,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from dashboard_helpers import (CHROMIUM, CHROMIUM_ARGS, DIGIT_STROKES, free_port, start_server,  # noqa: E402
-                               stop_process_group, wait_until_healthy)
+from dashboard_helpers import (CHROMIUM, CHROMIUM_ARGS, DIGIT_STROKES, free_port, settled_box,  # noqa: E402
+                               start_server, stop_process_group, wait_until_app_idle, wait_until_healthy)
 
 PREDICTION_JS = """([digit]) => {
   const metric = [...document.querySelectorAll('[data-testid="stMetric"]')]
@@ -28,6 +28,10 @@ PREDICTION_JS = """([digit]) => {
   const value = metric && metric.querySelector('[data-testid="stMetricValue"]');
   return value && value.innerText.trim() === String(digit);
 }"""
+
+
+NO_PREDICTION_JS = ("() => ![...document.querySelectorAll('[data-testid=\"stMetric\"]')]"
+                    ".some(m => m.innerText.includes('Prediction'))")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -39,7 +43,7 @@ def peak_rss_mb(pid: int) -> float:
 
 def draw(page, canvas, strokes) -> float:
     """Draw the strokes; returns the moment the mouse was released at the end of the last one."""
-    box = canvas.bounding_box()
+    box = settled_box(page, canvas)
     released = 0.0
     for stroke in strokes:
         page.mouse.move(box["x"] + stroke[0][0] * box["width"], box["y"] + stroke[0][1] * box["height"])
@@ -77,10 +81,8 @@ def measure(strokes: int = 21) -> dict:
                 for i in range(strokes):
                     digit = digits[i % len(digits)]
                     page.get_by_role("button", name="Clear").click()
-                    page.wait_for_function(
-                        "() => ![...document.querySelectorAll('[data-testid=\"stMetric\"]')]"
-                        ".some(m => m.innerText.includes('Prediction'))", timeout=30_000, polling="raf")
-                    canvas.wait_for()
+                    page.wait_for_function(NO_PREDICTION_JS, timeout=30_000, polling="raf")
+                    wait_until_app_idle(page)
                     released = draw(page, canvas, DIGIT_STROKES[digit])
                     page.wait_for_function(PREDICTION_JS, arg=[digit], timeout=30_000, polling="raf")
                     round_trips.append(time.perf_counter() - released)

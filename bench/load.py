@@ -26,13 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from bench.dashboard import PREDICTION_JS, peak_rss_mb  # noqa: E402
+from bench.dashboard import NO_PREDICTION_JS, PREDICTION_JS, peak_rss_mb  # noqa: E402
 from dashboard_helpers import (CHROMIUM, CHROMIUM_ARGS, DIGIT_STROKES, free_port, start_server,  # noqa: E402
                                stop_process_group, wait_until_healthy)
-
-NO_PREDICTION_JS = ("() => ![...document.querySelectorAll('[data-testid=\"stMetric\"]')]"
-                    ".some(m => m.innerText.includes('Prediction'))")
-
 
 async def draw(page, canvas, strokes) -> float:
     box = await canvas.bounding_box()
@@ -60,6 +56,8 @@ async def user(browser, url: str, index: int, rounds: int) -> tuple[list[float],
                 if round_:
                     await page.get_by_role("button", name="Clear").click()
                     await page.wait_for_function(NO_PREDICTION_JS, timeout=60_000)
+                    await page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for()
+                    await page.wait_for_timeout(300)  # the new canvas settles where the old one was
                 released = await draw(page, canvas, DIGIT_STROKES[digit])
                 await page.wait_for_function(PREDICTION_JS, arg=[digit], timeout=60_000)
                 latencies.append(time.perf_counter() - released)

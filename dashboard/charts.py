@@ -53,10 +53,10 @@ def confusion_heatmap(confusion: np.ndarray, highlighted: Iterable[tuple[int, in
         figure.add_shape(type="rect", x0=predicted - 0.5, x1=predicted + 0.5, y0=true - 0.5, y1=true + 0.5,
                          line=dict(color=ACCENT, width=3))
         # The label sits outside the grid where it can (right of the last column, below the last
-        # row), so it hides no other cell.
+        # row), so it hides no other cell; the arrow stops short of the cell's own count.
         offset = (48, 0) if predicted == DIGITS[-1] else (0, 34) if true == DIGITS[-1] else (40, -30)
         figure.add_annotation(x=predicted, y=true, text=f"{true}→{predicted}: {confusion[true, predicted]}",
-                              showarrow=True, arrowhead=2, arrowcolor=ACCENT, ax=offset[0], ay=offset[1],
+                              showarrow=True, arrowhead=2, arrowcolor=ACCENT, ax=offset[0], ay=offset[1], standoff=13,
                               xanchor="left" if offset[0] else "center", font=dict(color=ACCENT, size=12),
                               bgcolor="rgba(255,255,255,0.9)", bordercolor=ACCENT)
     figure.update_layout(

@@ -12,7 +12,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from digits.store import ModelStore, VersionInfo
+from digits.store import ModelStore, StoreError, VersionInfo
 
 CANVAS_SIDE = 280              # pixels; 10x the model's 28x28 input
 ENLARGED_SIDE = 196            # how big the 28x28 model input is shown (7x)
@@ -43,9 +43,29 @@ def version_label(info: VersionInfo) -> str:
     return f"{info.id}{' (active)' if info.active else ''}{accuracy}"
 
 
+def version_problem(store: ModelStore, version: str) -> str:
+    """Why a version cannot be used: an invalid id, not (or no longer) in the store, or what is broken."""
+    try:
+        if not store.path(version).is_dir():
+            return "it is not in the store (deleted?)"
+        return store.info(version).error or "it cannot be loaded"
+    except StoreError as err:  # an invalid id, or deleted just now
+        return str(err)
+
+
+def warn_unusable(store: ModelStore, versions, usable: list[str]) -> None:
+    """Say why each of `versions` (this session's earlier choice, the active version) that is not
+    among the `usable` ids cannot be used; the version widgets then fall back to a usable one."""
+    for version in dict.fromkeys(versions):
+        if isinstance(version, str) and version and version not in usable:
+            st.warning(f"Version `{version}` cannot be used: {version_problem(store, version)}. "
+                       "The Models page lists every version.")
+
+
 def version_picker(label: str, key: str, store: ModelStore) -> str | None:
     """A select box of the usable versions, the active one first chosen; None when there are none."""
     versions = usable_versions(store)
+    warn_unusable(store, [st.session_state.get(key), store.active()], [info.id for info in versions])
     if not versions:
         st.error("No usable model version: the shipped default `model_store/default` is missing or broken, "
                  "and no other version is in the store. Train one on the Train page.")

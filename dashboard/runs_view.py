@@ -20,6 +20,7 @@ PHASE_LABELS = {
     "data": "Loading MNIST and building the model…",
     "evaluating": "Evaluating the new model on the 10,000 test images…",
     "saving": "Saving the new version…",
+    "stop": "Stopping after the current batch…",
 }
 STATE_LABELS = {
     "running": "running", "done": "finished", "cancelled": "cancelled", "failed": "failed",
@@ -54,13 +55,14 @@ def parse_class_weights(text: str) -> dict[int, float]:
 
 
 def config_from_form(preset_name: str, *, epochs: int, batch_size: int, learning_rate: float,
-                     schedule: str, augment: bool, class_weights: str, subset_size: int,
+                     schedule: str, augment: bool, class_weights: str, subset_size: int | None,
                      name: str, activate: bool) -> TrainConfig:
-    """The validated TrainConfig for the form's values (subset 0 = every training image, an empty
-    name = a time stamp); ConfigError with every problem otherwise."""
+    """The validated TrainConfig for the form's values (no subset size = every training image, an
+    empty name = a time stamp); ConfigError with every problem otherwise."""
     return preset(preset_name, epochs=int(epochs), batch_size=int(batch_size), learning_rate=float(learning_rate),
                   schedule=schedule, augment=bool(augment), class_weights=parse_class_weights(class_weights),
-                  limit=int(subset_size) or None, name=name.strip() or None, activate=bool(activate)).validate()
+                  limit=None if subset_size is None else int(subset_size), name=name.strip() or None,
+                  activate=bool(activate)).validate()
 
 
 # -- a run's progress ------------------------------------------------------------------------

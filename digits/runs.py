@@ -5,7 +5,8 @@ appended as training goes, so any process can follow it) and `output.log` (the p
 `<store>/runs/LOCK` names the run in progress and its process id; a lock whose process is gone
 is stale and is taken over. A run's state is derived, never stored twice: a closing event
 (done / cancelled / failed) says how it ended; without one it is running while its process
-holds the lock, and interrupted otherwise.
+holds the lock, cancelled when it ended after a stop was asked for (a process stopped before it
+could handle the signal ends without a word), and interrupted otherwise.
 """
 
 from __future__ import annotations
@@ -156,6 +157,7 @@ def run_status(store: ModelStore, run_id: str) -> RunStatus:
     except (OSError, ValueError):
         config = {}
     status = RunStatus(run_id, "interrupted", config)
+    stopped = None  # when a stop was asked for
     for event in events:
         kind = event.get("event")
         status.phase = kind
@@ -166,6 +168,8 @@ def run_status(store: ModelStore, run_id: str) -> RunStatus:
             status.progress = None
         elif kind == "batch":
             status.progress = event
+        elif kind == "stop":
+            stopped = event["time"]
         elif kind in CLOSING_EVENTS:
             status.state, status.ended = kind, event["time"]
             status.version = event.get("version")
@@ -173,7 +177,10 @@ def run_status(store: ModelStore, run_id: str) -> RunStatus:
             status.error = event.get("error")
     if status.state not in CLOSING_EVENTS:
         holder = read_lock(store)
-        status.state = "running" if holder and holder.get("run_id") == run_id else "interrupted"
+        if holder and holder.get("run_id") == run_id:
+            status.state = "running"
+        elif stopped is not None:
+            status.state, status.ended = "cancelled", stopped
     return status
 
 
@@ -239,6 +246,7 @@ def stop_run(store: ModelStore | None = None) -> str | None:
     holder = read_lock(store)
     if holder is None:
         return None
+    EventLog(store.runs_dir / holder["run_id"]).emit("stop")  # its state if it dies before it can say so
     try:
         os.kill(int(holder["pid"]), signal.SIGTERM)
     except ProcessLookupError:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import re
@@ -49,12 +50,48 @@ def photo_png(mnist_image: np.ndarray, paper=(236, 228, 200), ink=(30, 30, 60), 
     return buffer.getvalue()
 
 
+def drawn_rgba(strokes, width: int = 20, side: int = CANVAS_SIDE) -> np.ndarray:
+    """Strokes (lists of points, fractions of the side) drawn as the canvas draws them: white ink on
+    opaque black, a round pen `width` pixels wide, so a stroke of one point is a dot."""
+    image = Image.new("RGBA", (side, side), (0, 0, 0, 255))
+    draw = ImageDraw.Draw(image)
+    for stroke in strokes:
+        points = [(x * side, y * side) for x, y in stroke]
+        draw.line(points, fill=(255, 255, 255, 255), width=width, joint="curve")
+        for x, y in (points[0], points[-1]):
+            draw.ellipse([x - width / 2, y - width / 2, x + width / 2, y + width / 2], fill=(255, 255, 255, 255))
+    return np.asarray(image)
+
+
 def drawn_seven_rgba(side: int = CANVAS_SIDE, width: int = 22) -> np.ndarray:
     """A 7 drawn with two thick lines, as a user would on the canvas."""
-    image = Image.new("RGBA", (side, side), (0, 0, 0, 255))
-    ImageDraw.Draw(image).line([(0.25 * side, 0.2 * side), (0.75 * side, 0.2 * side), (0.42 * side, 0.85 * side)],
-                               fill=(255, 255, 255, 255), width=width, joint="curve")
-    return np.asarray(image)
+    return drawn_rgba([[(0.25, 0.2), (0.75, 0.2), (0.42, 0.85)]], width, side)
+
+
+def as_upload(name: str, raw: bytes) -> dict:
+    """A file as a browser uploads it: named and typed for its format (PNG when none can be read)."""
+    try:
+        kind = Image.open(io.BytesIO(raw)).format
+    except Exception:  # noqa: BLE001 - unreadable on purpose
+        kind = "PNG"
+    return {"name": f"{name}.{'jpg' if kind == 'JPEG' else kind.lower()}", "mimeType": Image.MIME[kind], "buffer": raw}
+
+
+NO_DIGIT = "no digit"
+
+
+@functools.cache
+def difficult_uploads() -> list[tuple[dict, object]]:
+    """Every difficult file of the bad-input tests as an upload, with what the Predict page must show
+    for it: a digit, NO_DIGIT, or a pattern its error message matches."""
+    from test_bad_input import NO_DIGIT_IMAGES, UNREADABLE_FILES, UNUSUAL_SEVENS
+    from test_preprocessing import encoded
+
+    bomb = encoded(Image.new("1", (20000, 20000)), "PNG")  # 48 KB that would decode to 400 megapixels
+    return [*[(as_upload(name, raw), "not an image|damaged or truncated") for name, raw in UNREADABLE_FILES],
+            (as_upload("20000x20000", bomb), "too (large|many pixels)"),
+            *[(as_upload(name, make()), 7) for name, make in UNUSUAL_SEVENS],
+            *[(as_upload(name, encoded(Image.fromarray(image), "PNG")), NO_DIGIT) for name, image in NO_DIGIT_IMAGES]]
 
 
 # -- mouse strokes (fractions of the canvas side), for the browser test ------------------------
@@ -105,6 +142,22 @@ def wait_until_healthy(url: str, process: subprocess.Popen, timeout: float = 60)
     raise TimeoutError(f"{url}/_stcore/health did not answer 'ok' within {timeout:.0f} s")
 
 
+def start_dashboard(store, log_name: str) -> tuple[str, subprocess.Popen]:
+    """A real dashboard server on a free port and `store`, once it answers: (its URL, its process).
+    Its output goes to test-artifacts/<log_name>."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    port = free_port()
+    env = {**os.environ, "DIGITS_STORE": str(store.root), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    server = start_server(port, env, ARTIFACTS / log_name)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(url, server)
+    except BaseException:
+        stop_process_group(server)
+        raise
+    return url, server
+
+
 def stop_process_group(process: subprocess.Popen, grace: float = 10) -> None:
     """SIGTERM the whole group (the server and anything it started), SIGKILL what lingers."""
     if process.poll() is None:
@@ -133,6 +186,21 @@ def stop_training(store, timeout: float = 30) -> None:
     if pid_alive(int(holder["pid"])):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(int(holder["pid"]), signal.SIGKILL)
+
+
+def processes_using_store(root) -> list[int]:
+    """The ids of live processes started with DIGITS_STORE=root: servers and training runs of a
+    test's store, which must all be gone when the test ends."""
+    from digits.runs import pid_alive
+
+    marker = f"DIGITS_STORE={root}".encode()
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        with contextlib.suppress(OSError):
+            pid = int(environ.parent.name)
+            if pid != os.getpid() and marker in environ.read_bytes().split(b"\0") and pid_alive(pid):
+                found.append(pid)
+    return found
 
 
 def wait_for_run_end(store, run_id: str, timeout: float = 180):
@@ -178,6 +246,13 @@ def settled_box(page, locator, timeout: float = 30) -> dict:
             return boxes[0]
         page.wait_for_timeout(100)
     raise TimeoutError(f"{locator} kept moving: {boxes}")
+
+
+def fill_training_form(page, epochs: int, subset: int, name: str) -> None:
+    """Type a small run's settings into the Train page's form (the preset's other defaults stay)."""
+    page.get_by_role("spinbutton", name="Epochs", exact=True).fill(str(epochs))
+    page.get_by_role("spinbutton", name="Training subset size", exact=True).fill(str(subset))
+    page.get_by_role("textbox", name="Version name (optional)", exact=True).fill(name)
 
 
 def draw_strokes(page, canvas, strokes) -> None:

@@ -35,13 +35,16 @@ def seven_as(mode: str) -> Image.Image:
     return drawn_seven(ink=(10, 10, 10), paper=(240, 240, 240)).convert(mode)
 
 
-@pytest.mark.parametrize("name, raw", [
+UNREADABLE_FILES = [  # (name, bytes)
     ("random bytes", np.random.default_rng(0).bytes(5000)),
     ("empty file", b""),
     ("truncated PNG", encoded(drawn_seven(), "PNG")[:500]),
     ("truncated JPEG", encoded(drawn_seven(), "JPEG")[:500]),
     ("PNG header only", b"\x89PNG\r\n\x1a\n"),
-])
+]
+
+
+@pytest.mark.parametrize("name, raw", UNREADABLE_FILES)
 def test_unreadable_files_raise_image_error(name, raw):
     assert prepare_or_error(raw) == "error"
 
@@ -52,7 +55,7 @@ def test_huge_image_is_refused_without_decoding():
         prepare(raw)
 
 
-@pytest.mark.parametrize("name, make", [
+UNUSUAL_SEVENS = [  # (name, a function making the file's bytes): each shows a 7
     ("16-bit grey PNG", lambda: encoded(Image.fromarray(
         (np.asarray(seven_as("L"), np.uint16) * 257)), "PNG")),
     ("CMYK JPEG", lambda: encoded(seven_as("CMYK"), "JPEG")),
@@ -62,21 +65,27 @@ def test_huge_image_is_refused_without_decoding():
     ("animated GIF", lambda: encoded(seven_as("P"), "GIF", save_all=True,
                                      append_images=[Image.new("P", (280, 280))], duration=100, loop=0)),
     ("grey+alpha PNG", lambda: encoded(seven_as("LA"), "PNG")),
-])
+]
+
+
+@pytest.mark.parametrize("name, make", UNUSUAL_SEVENS)
 def test_unusual_but_valid_formats_are_read_and_recognised(name, make, shipped_predictor):
     result = prepare_or_error(make())
     assert isinstance(result, np.ndarray), f"{name}: {result!r}"
     assert shipped_predictor.predict_prepared(result).digit == 7
 
 
-@pytest.mark.parametrize("name, image", [
+NO_DIGIT_IMAGES = [  # (name, array)
     ("1x1 black", np.zeros((1, 1), np.uint8)),
     ("1x1 white", np.full((1, 1, 3), 255, np.uint8)),
     ("all white", np.full((300, 200, 3), 255, np.uint8)),
     ("all black", np.zeros((300, 200), np.uint8)),
     ("pure noise", np.random.default_rng(3).integers(0, 256, (128, 128, 3), dtype=np.uint8)),
     ("tiny dot", np.pad(np.full((2, 2), 255, np.uint8), 140)),
-])
+]
+
+
+@pytest.mark.parametrize("name, image", NO_DIGIT_IMAGES)
 def test_degenerate_images_are_no_digit(name, image):
     assert prepare(image) is None
 

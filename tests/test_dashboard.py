@@ -56,9 +56,13 @@ def canvas(monkeypatch):
 
 @pytest.fixture
 def open_page(store):
-    """Open a page of the app (None: the default page) in a fresh session, on the isolated store."""
-    def open_(page: str | None = None) -> AppTest:
+    """Open a page of the app (None: the default page) in a fresh session, on the isolated store;
+    `query`: the URL's query parameters, `session_state`: what the session holds already."""
+    def open_(page: str | None = None, query: dict | None = None, **session_state) -> AppTest:
         app = AppTest.from_file(APP, default_timeout=PAGE_TIMEOUT)
+        app.query_params.update(query or {})
+        for key, value in session_state.items():
+            app.session_state[key] = value
         if page:
             app.switch_page(f"app_pages/{page}.py")
         app.run()
@@ -408,7 +412,7 @@ def test_the_form_makes_the_same_config_as_train_py():
     from train import parse_args
 
     config = config_from_form("seed", epochs=3, batch_size=32, learning_rate=0.002, schedule="onecycle",
-                              augment=True, class_weights="9=2", subset_size=0, name=" ", activate=False)
+                              augment=True, class_weights="9=2", subset_size=None, name=" ", activate=False)
     assert config == preset("seed", epochs=3, batch_size=32, learning_rate=0.002, schedule="onecycle",
                             augment=True, class_weights={9: 2.0})
     assert config_from_args(parse_args(config.to_argv())) == config

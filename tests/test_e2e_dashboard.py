@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from dashboard_helpers import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, DIGIT_STROKES, draw_strokes, free_port,
-                               photo_png, save_screenshot, settled_box, start_server, stop_process_group,
-                               stop_training, wait_until_app_idle, wait_until_healthy)
+from dashboard_helpers import (CHROMIUM, CHROMIUM_ARGS, DIGIT_STROKES, draw_strokes, fill_training_form, photo_png,
+                               save_screenshot, settled_box, start_dashboard, stop_process_group, stop_training,
+                               wait_until_app_idle)
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -30,15 +30,10 @@ def e2e_store(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def app_url(e2e_store):
+def app_url(e2e_store, request):
     """A real dashboard server on its own port and store; stopped, with any run it started, at the end."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    port = free_port()
-    env = {**os.environ, "DIGITS_STORE": str(e2e_store.root), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    server = start_server(port, env, ARTIFACTS / "e2e-streamlit.log")
+    url, server = start_dashboard(e2e_store, f"{request.module.__name__}-streamlit.log")
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_healthy(url, server)
         yield url
     finally:
         stop_training(e2e_store)
@@ -114,9 +109,7 @@ def test_uploading_a_photo_shows_its_prediction_and_a_bad_file_a_message(app_url
 def test_a_tiny_training_run_goes_live_and_its_version_is_listed(app_url, page, e2e_store):
     page.goto(f"{app_url}/train")
     page.get_by_text("No training run yet").wait_for()
-    page.get_by_role("spinbutton", name="Epochs", exact=True).fill("1")
-    page.get_by_role("spinbutton", name="Training subset size", exact=True).fill("1000")
-    page.get_by_role("textbox", name="Version name (optional)", exact=True).fill("e2e-tiny")
+    fill_training_form(page, epochs=1, subset=1000, name="e2e-tiny")
     page.get_by_role("button", name="Start").click()
 
     expect(page.get_by_text("Run e2e-tiny: running")).to_be_visible()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 
 import pytest
 
@@ -27,7 +29,18 @@ ModelStore(sys.argv[1]).save("half", write)
 """
 
 
-def fake_version(store: ModelStore, version: str, meta: dict | None = None, model: bytes = b"k" * 10):
+def zip_archive(**files: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+FAKE_MODEL = zip_archive(**{"config.json": "{}"})  # an archive, as model.keras is, but no Keras model
+
+
+def fake_version(store: ModelStore, version: str, meta: dict | None = None, model: bytes = FAKE_MODEL):
     store.save(version, lambda folder: ((folder / "model.keras").write_bytes(model),
                                         (folder / "meta.json").write_text(json.dumps(meta or {"preset": "seed"}))))
 
@@ -58,9 +71,21 @@ def test_broken_versions_are_listed_as_broken_not_raised(store):
 
 
 def test_a_corrupt_model_file_fails_to_load_with_a_clear_error(store):
-    fake_version(store, "corrupt", model=b"this is not a keras zip")
+    fake_version(store, "corrupt", model=zip_archive(**{"config.json": "not a model"}))
     with pytest.raises(StoreError, match="'corrupt': model.keras cannot be loaded"):
         store.load("corrupt")
+
+
+@pytest.mark.parametrize("model", [b"this is not a keras zip",
+                                   (ROOT / "model_store" / DEFAULT_VERSION / "model.keras").read_bytes()[:50_000]],
+                         ids=["garbage", "truncated"])
+def test_a_model_file_that_is_no_archive_is_listed_as_broken(store, model):
+    fake_version(store, "damaged", model=model)
+    assert store.info("damaged").error == "model.keras is damaged or truncated (not a Keras archive)"
+    with pytest.raises(StoreError, match="'damaged' is broken: model.keras is damaged"):
+        store.load("damaged")
+    with pytest.raises(StoreError, match="broken"):
+        store.activate("damaged")
 
 
 @pytest.mark.parametrize("bad", ["..", "../etc", "a/b", "a\\b", "", ".hidden", "runs", "x" * 81, "a..b", "/abs"])

@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard.common import (ROBUSTNESS_IMAGES, enlarged, model_store, test_evaluation, test_set,
-                              usable_versions, variant_result, version_label)
+                              usable_versions, variant_result, version_label, warn_unusable)
 from digits.data import DataError
 from digits.store import StoreError
 from digits.variants import VARIANTS
@@ -60,12 +60,21 @@ def show_gallery(version: str, evaluation, true: int, predicted: int) -> None:
 
 def show_robustness(versions: list[str]) -> None:
     progress = st.empty()
-    results = {version: {} for version in versions}
-    steps = [(version, variant) for version in versions for variant in VARIANTS]
-    for done, (version, variant) in enumerate(steps):
-        progress.progress(done / len(steps), text=f"Testing {version} on {variant} images…")
-        results[version][variant] = variant_result(version, variant)
+    results = {}
+    steps = len(versions) * len(VARIANTS)
+    for number, version in enumerate(versions):
+        try:
+            results[version] = {}
+            for done, variant in enumerate(VARIANTS, number * len(VARIANTS)):
+                progress.progress(done / steps, text=f"Testing {version} on {variant} images…")
+                results[version][variant] = variant_result(version, variant)
+        except StoreError as err:  # deleted, or replaced by a broken file, since it was evaluated above
+            del results[version]
+            st.error(f"Cannot test `{version}` on the variants: {err}")
     progress.empty()
+    if not results:
+        return
+    versions = list(results)
     accuracies = {version: {variant: result["accuracy"] for variant, result in by_variant.items()}
                   for version, by_variant in results.items()}
     st.plotly_chart(charts.robustness_bars(accuracies), key="robustness")
@@ -81,20 +90,30 @@ st.title("Evaluate")
 store = model_store()
 labels = {info.id: version_label(info) for info in usable_versions(store)}
 active = store.active()
+previous = st.session_state.get("evaluate_versions") or []
+warn_unusable(store, [*previous, active], list(labels))
+if previous and not set(previous) & set(labels):
+    del st.session_state["evaluate_versions"]  # every version chosen is gone: start again from the default
 chosen = st.multiselect("Versions: one, or two to compare side by side", list(labels), max_selections=2,
-                        default=[active] if active in labels else list(labels)[:1], format_func=labels.get)
+                        default=[active] if active in labels else list(labels)[:1], format_func=labels.get,
+                        key="evaluate_versions")
 if not chosen:
     st.info("Pick a version to evaluate (for example the `seed` preset against the shipped default).")
     st.stop()
 
-try:
-    evaluations = {}
-    for version in chosen:
+evaluations = {}
+for version in chosen:
+    try:
         with st.spinner(f"Evaluating {version} on the 10,000 test images (once per version)…"):
             evaluations[version] = test_evaluation(version)
-except (StoreError, DataError) as err:
-    st.error(f"Cannot evaluate: {err}")
+    except StoreError as err:  # this version only: the others are still shown
+        st.error(f"Cannot evaluate `{version}`: {err}")
+    except DataError as err:
+        st.error(f"Cannot evaluate: {err}")
+        st.stop()
+if not evaluations:
     st.stop()
+chosen = list(evaluations)
 
 for column, version in zip(st.columns(len(chosen), gap="large"), chosen):
     with column:

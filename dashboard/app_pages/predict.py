@@ -6,16 +6,17 @@ import streamlit as st
 from dashboard import charts
 from dashboard.common import (CANVAS_SIDE, ENLARGED_SIDE, draw_canvas, enlarged, load_predictor, model_store,
                               version_picker)
-from digits.preprocessing import ImageError, prepare
+from digits.preprocessing import MIN_INK_SIDE, ImageError, load_image, prepare, preview
 from digits.store import StoreError
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
+DOT_PEN_WIDTHS = 2  # a drawing spanning less than this many pen widths is a dot, not a digit
 
 
-def show_prediction(predictor, image, no_digit_message: str, key: str) -> None:
+def show_prediction(predictor, image, no_digit_message: str, key: str, min_ink_side: float = MIN_INK_SIDE) -> None:
     """Prepare `image` the MNIST way, predict, and show the digit, its confidence, all ten
     probabilities and the 28x28 input the model received."""
-    model_input = None if image is None else prepare(image)
+    model_input = None if image is None else prepare(image, min_ink_side)
     if model_input is None:
         st.info(no_digit_message)
         return
@@ -54,7 +55,9 @@ except StoreError as err:
 
 draw_tab, upload_tab = st.tabs(["Draw", "Upload a photo or scan"])
 
-with draw_tab:
+def drawing_area(predictor) -> None:
+    """The canvas and its prediction: a stroke reruns only this fragment, not the whole page
+    (the canvas already waits 200 ms after the mouse is released before it sends)."""
     canvas_column, result_column = st.columns([1, 1], gap="large")
     with canvas_column:
         st.session_state.setdefault("canvas_generation", 0)
@@ -64,17 +67,25 @@ with draw_tab:
         st.button("Clear", icon=":material/ink_eraser:", on_click=clear_canvas)
     with result_column:
         show_prediction(predictor, drawing, "Draw a digit (0-9) on the black canvas; the prediction follows "
-                                            "each stroke.", key="drawing")
+                                            "each stroke.", key="drawing",
+                        min_ink_side=max(MIN_INK_SIDE, DOT_PEN_WIDTHS * st.session_state.stroke_width / CANVAS_SIDE))
+
+
+with draw_tab:
+    drawing_area(predictor)
 
 with upload_tab:
     upload = st.file_uploader("A photo or scan of one digit, any background", type=UPLOAD_TYPES,
                               help="PNG, JPEG, BMP, GIF or WebP, up to 5 MB")
     if upload is not None:
-        image_column, result_column = st.columns([1, 1], gap="large")
         try:
-            with result_column:
-                show_prediction(predictor, upload.getvalue(), "No digit found in this image: it looks blank, "
-                                "or the ink has too little contrast with the paper.", key="upload")
-            image_column.image(upload.getvalue(), caption=upload.name, width=CANVAS_SIDE)
+            image = load_image(upload.getvalue())
         except ImageError as err:  # its message starts "image: " for bytes, which have no file name
             st.error(f"**{upload.name}** cannot be used: {str(err).removeprefix('image: ')}")
+        else:
+            image_column, result_column = st.columns([1, 1], gap="large")
+            with result_column:
+                show_prediction(predictor, image, "No digit found in this image: it looks blank, "
+                                "or the ink has too little contrast with the paper.", key="upload")
+            # What was read (upright, the first frame), as any browser shows it (not 16-bit, not CMYK).
+            image_column.image(preview(image, 2 * CANVAS_SIDE), caption=upload.name, width=CANVAS_SIDE)

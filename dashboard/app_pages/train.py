@@ -95,8 +95,9 @@ def training_form() -> None:
                             help="random polarity, background, stroke thickness, rotation, shift and zoom")
         class_weights = st.text_input("Class weights", value=format_class_weights(defaults.class_weights),
                                       help="DIGIT=WEIGHT pairs, e.g. `9=2.0 4=1.5`; empty: every class weighs 1")
-        subset_size = st.number_input("Training subset size", min_value=0, max_value=TRAIN_SIZE, value=0,
-                                      step=1000, help=f"the first N training images; 0 = all {TRAIN_SIZE:,}")
+        subset_size = st.number_input("Training subset size", min_value=1, max_value=TRAIN_SIZE, value=None,
+                                      step=1000, placeholder=f"all {TRAIN_SIZE:,}",
+                                      help=f"the first N training images; empty = all {TRAIN_SIZE:,}")
         name = st.text_input("Version name (optional)", help="letters, digits, '.', '_', '-'; default: a time stamp")
         activate = st.checkbox("Make it the active model when it finishes")
         if not st.form_submit_button("Start", type="primary", icon=":material/play_arrow:"):
