@@ -26,7 +26,7 @@ PREDICTION_JS = """([digit]) => {
   const metric = [...document.querySelectorAll('[data-testid="stMetric"]')]
     .find(m => m.innerText.includes('Prediction'));
   const value = metric && metric.querySelector('[data-testid="stMetricValue"]');
-  return value && value.innerText.trim() === String(digit);
+  return value && (digit === null || value.innerText.trim() === String(digit)) && value.innerText.trim();
 }"""
 
 
@@ -76,7 +76,7 @@ def measure(strokes: int = 21) -> dict:
                 page.wait_for_function(PREDICTION_JS, arg=[1], timeout=60_000, polling="raf")
                 first_prediction = time.perf_counter() - started
 
-                round_trips = []
+                round_trips, wrong = [], 0
                 digits = list(DIGIT_STROKES)
                 for i in range(strokes):
                     digit = digits[i % len(digits)]
@@ -84,14 +84,15 @@ def measure(strokes: int = 21) -> dict:
                     page.wait_for_function(NO_PREDICTION_JS, timeout=30_000, polling="raf")
                     wait_until_app_idle(page)
                     released = draw(page, canvas, DIGIT_STROKES[digit])
-                    page.wait_for_function(PREDICTION_JS, arg=[digit], timeout=30_000, polling="raf")
+                    shown = page.wait_for_function(PREDICTION_JS, arg=[None], timeout=30_000, polling="raf")
                     round_trips.append(time.perf_counter() - released)
+                    wrong += shown.json_value() != str(digit)
                 browser.close()
             rss = peak_rss_mb(server.pid)
         finally:
             stop_process_group(server)
     ms = np.array(round_trips) * 1000
-    return {"first_prediction_s": first_prediction, "strokes": len(ms),
+    return {"first_prediction_s": first_prediction, "strokes": len(ms), "wrong_digit": wrong,
             "round_trip_p50_ms": float(np.percentile(ms, 50)), "round_trip_p95_ms": float(np.percentile(ms, 95)),
             "server_peak_rss_mb": rss}
 
