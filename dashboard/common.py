@@ -25,10 +25,10 @@ def model_store() -> ModelStore:
     return ModelStore()
 
 
-def model_stamp(store: ModelStore, version: str) -> float:
-    """The model file's modification time (0 when missing): part of every per-version cache key."""
+def model_stamp(store: ModelStore, version: str, name: str = "model.keras") -> float:
+    """A model file's modification time (0 when missing): part of every per-version cache key."""
     try:
-        return (store.path(version) / "model.keras").stat().st_mtime
+        return (store.path(version) / name).stat().st_mtime
     except OSError:
         return 0.0
 
@@ -84,6 +84,22 @@ def load_predictor(version: str):
     """The compiled `digits.predict.Predictor` of a version, loaded once per model file."""
     store = model_store()
     return _cached_predictor(str(store.path(version)), model_stamp(store, version), version, store)
+
+
+def load_single_image_predictor(version: str):
+    """The predictor the Predict page needs, one image at a time: the version's `model.tflite`
+    through LiteRT, without TensorFlow (see `digits.predict.single_image_predictor`)."""
+    store = model_store()
+    return _cached_single_image_predictor(str(store.path(version)), model_stamp(store, version),
+                                          model_stamp(store, version, "model.tflite"), version, store)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
+def _cached_single_image_predictor(version_dir: str, stamp: float, tflite_stamp: float, version: str,
+                                   _store: ModelStore):
+    from digits.predict import single_image_predictor
+
+    return single_image_predictor(_store, version)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model…")

@@ -26,6 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the full report as JSON")
     evaluate.add_argument("--data-dir", help="folder with the MNIST IDX files")
 
+    export = commands.add_parser("export", help="write a version's model.tflite (LiteRT: the Predict page's "
+                                                "fast start, and the file a phone app loads)")
+    export.add_argument("--model", help="version id (default: the active version)")
+
     models = commands.add_parser("models", help="list versions; activate or delete one")
     models.add_argument("action", nargs="?", choices=["list", "activate", "delete"], default="list")
     models.add_argument("version", nargs="?", help="the version to activate or delete")
@@ -34,10 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_predict(args, store: ModelStore) -> int:
-    from digits.predict import Predictor
+    from digits.predict import single_image_predictor
     from digits.preprocessing import ImageError, prepare
 
-    predictor = Predictor(store.load(args.model))
+    predictor = single_image_predictor(store, args.model)
     results, failed = [], False
     for path in args.images:
         result = {"file": path, "digit": None, "confidence": None, "probabilities": None, "error": None}
@@ -86,6 +90,15 @@ def cmd_evaluate(args, store: ModelStore) -> int:
     return 0
 
 
+def cmd_export(args, store: ModelStore) -> int:
+    from digits.predict import to_tflite
+
+    version = store.active() if args.model is None else args.model
+    path = store.add_tflite(version, to_tflite(store.load(version)))
+    print(f"version {version}: wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
 def cmd_models(args, store: ModelStore) -> int:
     if args.action in ("activate", "delete"):
         if not args.version:
@@ -116,7 +129,7 @@ def cmd_models(args, store: ModelStore) -> int:
     return 0
 
 
-COMMANDS = {"predict": cmd_predict, "evaluate": cmd_evaluate, "models": cmd_models}
+COMMANDS = {"predict": cmd_predict, "evaluate": cmd_evaluate, "export": cmd_export, "models": cmd_models}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,9 @@
 """Fast inference: one compiled forward function per loaded model.
 
 `model.predict` sets up a whole data pipeline per call (~50 ms for one image on this CPU); a
-`tf.function` traced once for a fixed input signature runs one image in about a millisecond.
+`tf.function` traced once for a fixed input signature runs a batch with no such overhead, and a
+LiteRT interpreter runs one image in a quarter of a millisecond. TensorFlow is imported only by
+what needs it: `LitePredictor` (a version's `model.tflite`) starts without it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import tensorflow as tf
 
 LOW_CONFIDENCE = 0.6  # below this the UI and CLI say the model is unsure
 EVAL_BATCH = 1000
@@ -68,61 +69,44 @@ def inference_model(model):
     return folded
 
 
-def _single_image_interpreter(model):
-    """(interpreter, input index, output index) of the model converted to TFLite for batch 1, or
-    None when the conversion is not possible (then the TensorFlow path serves single images too)."""
-    try:
-        # tf.lite points to LiteRT in a warning, and the converter prints its export to stdout
-        # (which would corrupt `--json` output): the bundled interpreter works as it is.
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            converted = tf.lite.TFLiteConverter.from_keras_model(model).convert()  # input [1, 28, 28, 1]
-            interpreter = tf.lite.Interpreter(model_content=converted, num_threads=min(2, os.cpu_count() or 1))
-        interpreter.allocate_tensors()
-    except Exception as err:  # noqa: BLE001 - any converter failure just means the slower path
-        warnings.warn(f"single-image fast path unavailable, using TensorFlow: {err}", stacklevel=2)
-        return None
-    return interpreter, interpreter.get_input_details()[0]["index"], interpreter.get_output_details()[0]["index"]
+def to_tflite(model) -> bytes:
+    """The model's inference copy as a TFLite flatbuffer (input float32 [1, 28, 28, 1]): what
+    `model.tflite` beside a version's `model.keras` holds, for LiteRT here or on a phone."""
+    import tensorflow as tf
+
+    # The converter prints its export to stdout (which would corrupt `--json` output) and warns.
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        return tf.lite.TFLiteConverter.from_keras_model(inference_model(model)).convert()
 
 
-class Predictor:
-    """A model with two compiled paths: TensorFlow for batches (GPU when present) and, for one
-    image, a TFLite interpreter (~0.15 ms a call on CPU, where even a compiled TensorFlow call
-    costs ~0.8 ms of dispatch; for a single 28x28 image no accelerator beats that).
-    It holds a snapshot of the weights taken when it is made: make a new one after training."""
+class SingleImageInterpreter:
+    """A TFLite flatbuffer run by LiteRT, one image per call (~0.25 ms on this CPU, where even a
+    compiled TensorFlow call costs ~0.8 ms of dispatch). LiteRT is its own small runtime: it
+    imports in ~0.2 s, TensorFlow in 3-5 s."""
 
-    def __init__(self, model):
-        self.model = model
-        fast = inference_model(model)
-        self._forward = tf.function(
-            lambda x: fast(x, training=False),
-            input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)],
-        ).get_concrete_function()  # a concrete function skips the per-call signature matching
-        self._forward(tf.zeros([1, 28, 28, 1]))  # trace now, not on the first user's click
-        self._inference_model = fast
-        self._single = None  # built on the first single-image call: batch-only users skip it
-        self._single_lock = threading.Lock()  # an interpreter serves one call at a time
+    def __init__(self, flatbuffer: bytes):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self._interpreter = Interpreter(model_content=flatbuffer, num_threads=min(2, os.cpu_count() or 1))
+        self._interpreter.allocate_tensors()
+        self._source = self._interpreter.get_input_details()[0]["index"]
+        self._target = self._interpreter.get_output_details()[0]["index"]
+        self._lock = threading.Lock()  # an interpreter serves one call at a time
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """float32 [1, 28, 28, 1] -> float32 [1, 10]."""
+        with self._lock:
+            self._interpreter.set_tensor(self._source, image)
+            self._interpreter.invoke()
+            return self._interpreter.get_tensor(self._target).copy()
+
+
+class _Predicting:
+    """What every predictor offers on top of its `probabilities`."""
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """images: [N, 28, 28] (or [N, 28, 28, 1]) in [0, 1], ink = 1 -> float32 [N, 10]."""
-        images = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28, 1)
-        if len(images) == 1 and self.single_image_path() is not None:
-            interpreter, source, target = self._single
-            with self._single_lock:
-                interpreter.set_tensor(source, images)
-                interpreter.invoke()
-                return interpreter.get_tensor(target).copy()
-        out = [self._forward(tf.constant(images[i:i + EVAL_BATCH])).numpy()
-               for i in range(0, len(images), EVAL_BATCH)]
-        return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
-
-    def single_image_path(self):
-        """The TFLite interpreter for one image, converting the model on first use (~0.5 s)."""
-        if self._single is None:
-            with self._single_lock:
-                if self._single is None:
-                    self._single = _single_image_interpreter(self._inference_model) or False
-        return self._single or None
+        raise NotImplementedError
 
     def predict_prepared(self, model_input: np.ndarray | None) -> Prediction:
         if model_input is None:
@@ -137,3 +121,74 @@ class Predictor:
         from digits.preprocessing import prepare
 
         return self.predict_prepared(prepare(image))
+
+
+class LitePredictor(_Predicting):
+    """A version's `model.tflite` alone, without TensorFlow: how the Predict page and the CLI's
+    `predict` start in well under a second. For batches, use `Predictor`."""
+
+    def __init__(self, flatbuffer: bytes):
+        self._single = SingleImageInterpreter(flatbuffer)
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """images: [N, 28, 28] (or [N, 28, 28, 1]) in [0, 1], ink = 1 -> float32 [N, 10]."""
+        images = np.asarray(images, dtype=np.float32).reshape(-1, 1, 28, 28, 1)
+        return np.concatenate([self._single(image) for image in images]) if len(images) \
+            else np.zeros((0, 10), np.float32)
+
+
+class Predictor(_Predicting):
+    """A model with two compiled paths: TensorFlow for batches (GPU when present) and, for one
+    image, a LiteRT interpreter of the model converted on first use (for a single 28x28 image
+    no accelerator beats that).
+    It holds a snapshot of the weights taken when it is made: make a new one after training."""
+
+    def __init__(self, model):
+        import tensorflow as tf
+
+        self.model = model
+        fast = inference_model(model)
+        self._forward = tf.function(
+            lambda x: fast(x, training=False),
+            input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)],
+        ).get_concrete_function()  # a concrete function skips the per-call signature matching
+        self._forward(tf.zeros([1, 28, 28, 1]))  # trace now, not on the first user's click
+        self._single = None  # built on the first single-image call: batch-only users skip it
+        self._single_lock = threading.Lock()
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        """images: [N, 28, 28] (or [N, 28, 28, 1]) in [0, 1], ink = 1 -> float32 [N, 10]."""
+        import tensorflow as tf
+
+        images = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28, 1)
+        if len(images) == 1 and self.single_image_path() is not None:
+            return self._single(images)
+        out = [self._forward(tf.constant(images[i:i + EVAL_BATCH])).numpy()
+               for i in range(0, len(images), EVAL_BATCH)]
+        return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
+
+    def single_image_path(self) -> SingleImageInterpreter | None:
+        """The LiteRT interpreter for one image, converting the model on first use (~0.5-1.5 s),
+        or None when it cannot be converted (then TensorFlow serves single images too)."""
+        if self._single is None:
+            with self._single_lock:
+                if self._single is None:
+                    try:
+                        self._single = SingleImageInterpreter(to_tflite(self.model))
+                    except Exception as err:  # noqa: BLE001 - any converter failure means the slower path
+                        warnings.warn(f"single-image fast path unavailable, using TensorFlow: {err}", stacklevel=2)
+                        self._single = False
+        return self._single or None
+
+
+def single_image_predictor(store, version: str | None = None) -> _Predicting:
+    """The quickest predictor to start for one image at a time: the version's `model.tflite`
+    through LiteRT (TensorFlow is not even imported), or the Keras model for a version saved
+    without one or whose `model.tflite` is unusable. Raises StoreError like `store.load`."""
+    flatbuffer = store.tflite(version)
+    if flatbuffer is not None:
+        try:
+            return LitePredictor(flatbuffer)
+        except Exception as err:  # noqa: BLE001 - a damaged flatbuffer: the Keras model still works
+            warnings.warn(f"version {version!r}: model.tflite is unusable ({err}); using model.keras", stacklevel=2)
+    return Predictor(store.load(version))

@@ -1,7 +1,8 @@
-"""The model store: one folder per version, `model.keras` + `meta.json`, written atomically.
+"""The model store: one folder per version, `model.keras` + `meta.json` (+ `model.tflite`), written atomically.
 
 Layout (root = `model_store/` beside the project, or env DIGITS_STORE):
   <root>/<version>/model.keras, meta.json   user-trained versions (not tracked by git)
+  <root>/<version>/model.tflite             the same network for LiteRT, its SHA-256 in meta.json
   <root>/ACTIVE                             the active version id (not tracked by git)
   <root>/runs/<run id>/                     training runs' event logs (see digits.runs)
 The shipped default always lives in the project's `model_store/default/` (tracked by git), so a
@@ -10,6 +11,7 @@ store elsewhere still has it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -137,19 +139,36 @@ class ModelStore:
         _atomic_write_text(self.root / "ACTIVE", version + "\n")
 
     # -- loading -------------------------------------------------------------------------------
-    def load(self, version: str | None = None):
-        """The Keras model of a version (the active one by default), loaded in safe mode."""
-        import keras  # lazy: listing versions must not pay for TensorFlow
-
+    def usable(self, version: str | None = None) -> VersionInfo:
+        """The info of a version (the active one by default) that can be loaded; StoreError if not."""
         version = self.active() if version is None else version
         info = self.info(version)
         if info.broken:
             raise StoreError(f"version {version!r} is broken: {info.error}")
+        return info
+
+    def load(self, version: str | None = None):
+        """The Keras model of a version (the active one by default), loaded in safe mode."""
+        import keras  # lazy: listing versions must not pay for TensorFlow
+
+        info = self.usable(version)
+        version = info.id
         try:
             return keras.saving.load_model(info.path / "model.keras", compile=False, safe_mode=True)
         except Exception as err:  # noqa: BLE001 - Keras raises many types for a bad archive
             raise StoreError(f"version {version!r}: model.keras cannot be loaded ({type(err).__name__}: "
                              f"{str(err)[:200]})") from err
+
+    def tflite(self, version: str | None = None) -> bytes | None:
+        """A version's `model.tflite` (its LiteRT export), or None when it has none or the file
+        does not match the SHA-256 in its meta.json (damaged, or not the export of this model)."""
+        info = self.usable(version)
+        digest = info.meta.get("tflite_sha256")
+        try:
+            flatbuffer = (info.path / "model.tflite").read_bytes()
+        except OSError:
+            return None
+        return flatbuffer if digest and hashlib.sha256(flatbuffer).hexdigest() == digest else None
 
     # -- writing -------------------------------------------------------------------------------
     def save(self, version: str, write: Callable[[Path], None], overwrite: bool = False) -> Path:
@@ -166,7 +185,7 @@ class ModelStore:
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=final.parent))
         try:
             write(tmp)
-            for name in ("model.keras", "meta.json"):
+            for name in ("model.keras", "model.tflite", "meta.json"):
                 _fsync(tmp / name)
             if final.exists():  # overwrite: move the old one aside first, then drop it
                 old = final.parent / f".old-{version}-{os.getpid()}"
@@ -182,6 +201,16 @@ class ModelStore:
                                  f"(earlier versions are untouched)") from err
             raise
         return final
+
+    def add_tflite(self, version: str, flatbuffer: bytes) -> Path:
+        """Give an existing version its `model.tflite`: the file first, then its digest in
+        meta.json, each replaced in one step (a crash in between leaves a file that is ignored)."""
+        info = self.usable(version)
+        target = info.path / "model.tflite"
+        _atomic_write_bytes(target, flatbuffer)
+        _atomic_write_text(info.path / "meta.json", json_text(
+            {**info.meta, "tflite_sha256": hashlib.sha256(flatbuffer).hexdigest()}))
+        return target
 
     def _remove_stale_temporaries(self, parent: Path) -> None:
         """Temporary folders of writers that died (SIGKILL) are invisible to listing; sweep them."""
@@ -223,16 +252,26 @@ def _fsync(path: Path) -> None:
             os.fsync(handle.fileno())
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
+def _atomic_write_text(path: Path, text: str) -> None:
+    _atomic_write_bytes(path, text.encode())
+
+
+def json_text(data: dict) -> str:
+    return json.dumps(data, indent=2, sort_keys=False) + "\n"
+
+
 def write_json(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    path.write_text(json_text(data))

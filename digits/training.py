@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import math
 import os
 import platform
@@ -14,12 +16,12 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-from digits.augment import augment_batch
+from digits.augment import AugmentSettings, augment_batch
 from digits.config import TrainConfig
 from digits.data import Mnist, Split, load_mnist
 from digits.evaluation import evaluate
 from digits.model import NUM_CLASSES, build_model
-from digits.predict import Predictor
+from digits.predict import Predictor, to_tflite
 from digits.runs import Cancelled, EventLog
 from digits.store import ModelStore, write_json
 
@@ -153,6 +155,7 @@ def _train(config, store, run_id, cancel, log, data, data_dir, command, ship) ->
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "preset": config.preset,
         "config": config.to_dict(),
+        "augmentation": dataclasses.asdict(AugmentSettings()) if config.augment else None,
         "architecture": {"name": model.name, "parameters": int(model.count_params()),
                          "input": "float32 [N, 28, 28, 1] in [0, 1], ink = 1",
                          "output": "softmax [N, 10]"},
@@ -168,9 +171,12 @@ def _train(config, store, run_id, cancel, log, data, data_dir, command, ship) ->
 
     log.emit("saving")
     inference_model = _without_optimizer(model, config.preset)
+    flatbuffer = to_tflite(inference_model)  # for LiteRT: the Predict page starts without TensorFlow
+    meta["tflite_sha256"] = hashlib.sha256(flatbuffer).hexdigest()
 
     def write(folder: Path) -> None:
         inference_model.save(folder / "model.keras")
+        (folder / "model.tflite").write_bytes(flatbuffer)
         write_json(folder / "meta.json", meta)
         _check(cancel)  # still in the temporary folder: a cancel here leaves the store untouched
 

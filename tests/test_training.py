@@ -40,6 +40,15 @@ def test_short_run_produces_a_loadable_version_with_meta_and_event_log(store, mn
     assert again.accuracy == pytest.approx(meta["test"]["accuracy"], abs=1e-4)
     assert again.accuracy > 0.5  # one epoch on 2,000 images already learns a lot
 
+    # Its LiteRT export is saved beside it, matches its digest and computes the same function.
+    from digits.predict import LitePredictor
+
+    flatbuffer = store.tflite("quick")
+    assert flatbuffer is not None, "model.tflite missing or not matching meta.json"
+    images = mnist.test.images[:100].astype(np.float32) / 255
+    np.testing.assert_allclose(LitePredictor(flatbuffer).probabilities(images),
+                               Predictor(store.load("quick")).probabilities(images), atol=1e-5)
+
     kinds = [e["event"] for e in read_events(store.runs_dir / "quick")]
     assert kinds[0] == "start" and kinds[-1] == "done"
     assert kinds.count("epoch") == 1 and "evaluating" in kinds and "saving" in kinds

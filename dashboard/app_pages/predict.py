@@ -4,8 +4,8 @@ import numpy as np
 import streamlit as st
 
 from dashboard import charts
-from dashboard.common import (CANVAS_SIDE, ENLARGED_SIDE, draw_canvas, enlarged, load_predictor, model_store,
-                              version_picker)
+from dashboard.common import (CANVAS_SIDE, ENLARGED_SIDE, draw_canvas, enlarged, load_single_image_predictor,
+                              model_store, version_picker)
 from digits.preprocessing import MIN_INK_SIDE, ImageError, load_image, prepare, preview
 from digits.store import StoreError
 
@@ -48,7 +48,7 @@ version = version_picker("Model", key="predict_version", store=store)
 if version is None:
     st.stop()
 try:
-    predictor = load_predictor(version)
+    predictor = load_single_image_predictor(version)
 except StoreError as err:
     st.error(f"This version cannot be used: {err}")
     st.stop()

@@ -1,0 +1,118 @@
+"""model.tflite beside model.keras: the same function, run by LiteRT without TensorFlow, checked by
+its digest, and the Keras model used whenever the export is missing or damaged."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+
+from conftest import run_python
+from digits.predict import LitePredictor, Predictor, single_image_predictor
+from digits.store import SHIPPED_DIR, ModelStore
+
+NO_TENSORFLOW_PREDICTION = """
+import sys
+from digits.data import load_test
+from digits.predict import LitePredictor, single_image_predictor
+from digits.store import ModelStore
+predictor = single_image_predictor(ModelStore(), "default")
+test = load_test()
+right = sum(predictor.predict(test.images[i]).digit == test.labels[i] for i in range(100))
+print(type(predictor).__name__, right, "tensorflow" in sys.modules, "keras" in sys.modules)
+"""
+
+PREDICT_PAGE_WITHOUT_TENSORFLOW = """
+import sys
+from streamlit.testing.v1 import AppTest
+app = AppTest.from_file("dashboard/app.py", default_timeout=60).run()
+assert not app.exception, app.exception
+print([m.value for m in app.info][:1], "tensorflow" in sys.modules)
+"""
+
+
+@pytest.fixture
+def copied_default(store):
+    """A copy of the shipped default in the isolated store, named 'copy'."""
+    shutil.copytree(SHIPPED_DIR, store.root / "copy")
+    return "copy"
+
+
+def test_the_shipped_default_has_an_export_that_computes_the_same_function(mnist, shipped_predictor):
+    flatbuffer = ModelStore().tflite("default")
+    assert flatbuffer is not None, "model_store/default/model.tflite is missing or does not match meta.json"
+    lite = LitePredictor(flatbuffer)
+    images = mnist.test.images[:300].astype(np.float32) / 255
+    np.testing.assert_allclose(lite.probabilities(images), shipped_predictor.probabilities(images), atol=1e-5)
+    assert lite.predict(mnist.test.images[0]).digit == mnist.test.labels[0]
+
+
+def test_predicting_from_the_export_never_imports_tensorflow():
+    result = run_python("-c", NO_TENSORFLOW_PREDICTION)
+    assert result.returncode == 0, result.stderr[-2000:]
+    kind, right, tensorflow, keras = result.stdout.split()
+    assert kind == "LitePredictor" and int(right) >= 98
+    assert tensorflow == "False" and keras == "False", "TensorFlow was imported to predict one image"
+
+
+def test_the_predict_page_opens_without_importing_tensorflow():
+    result = run_python("-c", PREDICT_PAGE_WITHOUT_TENSORFLOW)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Draw a digit" in result.stdout
+    assert result.stdout.strip().endswith("False"), "the Predict page imported TensorFlow"
+
+
+@pytest.mark.parametrize("damage", ["flipped bytes", "truncated", "no digest", "missing"])
+def test_a_damaged_or_unmatched_export_is_ignored_and_the_keras_model_serves(store, copied_default, mnist, damage):
+    target = store.root / copied_default / "model.tflite"
+    flatbuffer = target.read_bytes()
+    if damage == "flipped bytes":
+        target.write_bytes(flatbuffer[:5000] + bytes(b ^ 0xFF for b in flatbuffer[5000:5100]) + flatbuffer[5100:])
+    elif damage == "truncated":
+        target.write_bytes(flatbuffer[:len(flatbuffer) // 2])
+    elif damage == "no digest":
+        meta_file = store.root / copied_default / "meta.json"
+        meta = json.loads(meta_file.read_text())
+        del meta["tflite_sha256"]
+        meta_file.write_text(json.dumps(meta))
+    else:
+        target.unlink()
+    assert store.tflite(copied_default) is None
+    predictor = single_image_predictor(store, copied_default)
+    assert isinstance(predictor, Predictor)
+    assert [predictor.predict(image).digit for image in mnist.test.images[:10]] == list(mnist.test.labels[:10])
+
+
+def test_an_export_that_fails_to_load_falls_back_with_a_warning(store, copied_default, monkeypatch, mnist):
+    def broken(flatbuffer):
+        raise ValueError("Model provided has model identifier 'xxxx', should be 'TFL3'")
+
+    monkeypatch.setattr(LitePredictor, "__init__", lambda self, flatbuffer: broken(flatbuffer))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        predictor = single_image_predictor(store, copied_default)
+    assert isinstance(predictor, Predictor)
+    assert any("model.tflite is unusable" in str(w.message) for w in caught)
+    assert predictor.predict(mnist.test.images[1]).digit == mnist.test.labels[1]
+
+
+def test_export_gives_a_version_saved_without_one_its_model_tflite(store, copied_default, mnist):
+    (store.root / copied_default / "model.tflite").unlink()
+    assert store.tflite(copied_default) is None
+    result = run_python("-m", "digits", "export", "--model", copied_default)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "model.tflite" in result.stdout
+    flatbuffer = store.tflite(copied_default)
+    assert flatbuffer is not None
+    images = mnist.test.images[:50].astype(np.float32) / 255
+    np.testing.assert_allclose(LitePredictor(flatbuffer).probabilities(images),
+                               LitePredictor(ModelStore().tflite("default")).probabilities(images), atol=1e-6)
+    assert isinstance(single_image_predictor(store, copied_default), LitePredictor)
+
+
+def test_export_of_an_unknown_version_says_so(store):
+    result = run_python("-m", "digits", "export", "--model", "nope")
+    assert result.returncode == 1 and "unknown version 'nope'" in result.stderr
