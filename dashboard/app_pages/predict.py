@@ -13,7 +13,7 @@ UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
 DOT_PEN_WIDTHS = 2  # a drawing spanning less than this many pen widths is a dot, not a digit
 
 
-def show_prediction(predictor, image, no_digit_message: str, key: str, min_ink_side: float = MIN_INK_SIDE) -> None:
+def show_prediction(predictor, image, no_digit_message: str, min_ink_side: float = MIN_INK_SIDE) -> None:
     """Prepare `image` the MNIST way, predict, and show the digit, its confidence, all ten
     probabilities and the 28x28 input the model received."""
     model_input = None if image is None else prepare(image, min_ink_side)
@@ -32,8 +32,7 @@ def show_prediction(predictor, image, no_digit_message: str, key: str, min_ink_s
         runner_up = int(prediction.probabilities.argsort()[-2])
         st.warning(f"Low confidence: the model is unsure. It could also be a {runner_up} "
                    f"({prediction.probabilities[runner_up]:.0%}).")
-    st.plotly_chart(charts.probability_bars(prediction.probabilities), key=f"{key}-probabilities",
-                    config={"displayModeBar": False})
+    st.html(charts.probability_bars(prediction.probabilities))
     st.image(enlarged(prediction.model_input), width=ENLARGED_SIDE,
              caption="What the model received: 28×28, MNIST-style")
 
@@ -67,7 +66,7 @@ def drawing_area(predictor) -> None:
         st.button("Clear", icon=":material/ink_eraser:", on_click=clear_canvas)
     with result_column:
         show_prediction(predictor, drawing, "Draw a digit (0-9) on the black canvas; the prediction follows "
-                                            "each stroke.", key="drawing",
+                                            "each stroke.",
                         min_ink_side=max(MIN_INK_SIDE, DOT_PEN_WIDTHS * st.session_state.stroke_width / CANVAS_SIDE))
 
 
@@ -86,6 +85,6 @@ with upload_tab:
             image_column, result_column = st.columns([1, 1], gap="large")
             with result_column:
                 show_prediction(predictor, image, "No digit found in this image: it looks blank, "
-                                "or the ink has too little contrast with the paper.", key="upload")
+                                "or the ink has too little contrast with the paper.")
             # What was read (upright, the first frame), as any browser shows it (not 16-bit, not CMYK).
             image_column.image(preview(image, 2 * CANVAS_SIDE), caption=upload.name, width=CANVAS_SIDE)
