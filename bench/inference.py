@@ -21,14 +21,15 @@ def percentiles(seconds: list[float]) -> dict:
     return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "calls": len(ms)}
 
 
-def single_prediction(predictor, calls: int = 1000, baseline_calls: int = 100) -> dict:
-    """Preparation + model for one canvas drawing: the compiled call against `model.predict`."""
+def single_prediction(predictor, model, calls: int = 1000, baseline_calls: int = 100) -> dict:
+    """Preparation + model for one canvas drawing: the Predict page's predictor against
+    `model.predict` on the same network (the Keras model)."""
     from digits.preprocessing import prepare
 
     drawing = canvas_drawing()
     for _ in range(20):  # warm up both paths
         predictor.predict_prepared(prepare(drawing))
-        predictor.model.predict(prepare(drawing)[None, ..., None], verbose=0)
+        model.predict(prepare(drawing)[None, ..., None], verbose=0)
     project, baseline = [], []
     for _ in range(calls):
         t = time.perf_counter()
@@ -36,7 +37,7 @@ def single_prediction(predictor, calls: int = 1000, baseline_calls: int = 100) -
         project.append(time.perf_counter() - t)
     for _ in range(baseline_calls):
         t = time.perf_counter()
-        predictor.model.predict(prepare(drawing)[None, ..., None], verbose=0)
+        model.predict(prepare(drawing)[None, ..., None], verbose=0)
         baseline.append(time.perf_counter() - t)
     return {"project": percentiles(project), "baseline": percentiles(baseline)}
 

@@ -32,20 +32,24 @@ def row(what, baseline, project, ratio, target, met, command):
 
 def bench_predict() -> list[dict]:
     from bench.inference import single_prediction
-    from digits.predict import Predictor
+    from digits.predict import single_image_predictor
     from digits.store import ModelStore
 
-    r = single_prediction(Predictor(ModelStore().load("default")))
+    store = ModelStore()  # the Predict page's path: model.tflite through LiteRT
+    r = single_prediction(single_image_predictor(store, "default"), store.load("default"))
     p, b = r["project"], r["baseline"]
     ratio = b["p50_ms"] / p["p50_ms"]
     cmd = "python bench/run.py predict"
     return [
         row(f"one canvas prediction, p50 ({p['calls']} calls; preparation + model)", f"{b['p50_ms']:.1f} ms "
-            "(`model.predict`)", f"{p['p50_ms']:.2f} ms (compiled call)", f"{ratio:.0f}x",
+            "(`model.predict`)", f"{p['p50_ms']:.2f} ms (LiteRT)", f"{ratio:.0f}x",
             "p50 <= 1 ms, >= 50x", p["p50_ms"] <= 1.0 and ratio >= 50, cmd),
         row("one canvas prediction, p99", f"{b['p99_ms']:.1f} ms", f"{p['p99_ms']:.2f} ms",
             f"{b['p99_ms'] / p['p99_ms']:.0f}x", "-", None, cmd),
     ]
+
+
+PROJECT_REPEATS = 3
 
 
 def bench_accuracy() -> list[dict]:
@@ -53,15 +57,19 @@ def bench_accuracy() -> list[dict]:
     from digits.data import load_mnist
 
     mnist = load_mnist()
-    project = project_recipe(mnist, 0.99)
+    # The project's recipe is short (~12 s), so one stall of this shared VM can double it: it runs
+    # three times (the same seed) and the median counts; the tutorial's 70 s average stalls out.
+    runs = sorted((project_recipe(mnist, 0.99) for _ in range(PROJECT_REPEATS)), key=lambda r: r["seconds"])
+    project = runs[len(runs) // 2]
     tutorial = tutorial_recipe(mnist, 0.99)
     ratio = tutorial["seconds"] / project["seconds"]
     cmd = "python bench/run.py accuracy"
     return [
         row("time to 99.0% test accuracy", f"{tutorial['seconds']:.1f} s ({tutorial['epochs']} epochs, "
-            f"{tutorial['accuracy']:.2%})", f"{project['seconds']:.1f} s ({project['epochs']} epochs, "
+            f"{tutorial['accuracy']:.2%})", f"{project['seconds']:.1f} s (median of {len(runs)}: "
+            f"{runs[0]['seconds']:.1f}-{runs[-1]['seconds']:.1f} s; {project['epochs']} epochs, "
             f"{project['accuracy']:.2%}, `fast` preset)", f"{ratio:.1f}x", ">= 4x less wall time",
-            ratio >= 4 and project["reached"], cmd),
+            ratio >= 4 and all(r["reached"] for r in runs), cmd),
         row("training throughput", f"{tutorial['images_per_second']:.0f} images/s",
             f"{project['images_per_second']:.0f} images/s", f"{project['images_per_second'] / tutorial['images_per_second']:.1f}x",
             "-", None, cmd),

@@ -194,3 +194,18 @@ def test_the_train_page_tells_the_truth_after_the_server_restarts(page, own_stor
         stop_training(own_store)
         for server in servers:
             stop_process_group(server)
+
+
+def test_concurrent_sessions_drawing_at_once_all_get_the_digit_they_drew(app_url):
+    """The load script's sessions (Streamlit's own websocket protocol, as a browser speaks it),
+    scaled down: 8 sessions, 3 drawings each, all at once against the module's server."""
+    import asyncio
+
+    from bench.load import user
+
+    async def crowd():
+        return await asyncio.gather(*(user(app_url, i, rounds=3, pause=0.1) for i in range(8)))
+
+    results = asyncio.run(crowd())
+    assert [error for result in results for error in result.errors] == []
+    assert sum(len(result.latencies) for result in results) == 8 * 3
