@@ -2,7 +2,7 @@
 
 Layout (root = `model_store/` beside the project, or env DIGITS_STORE):
   <root>/<version>/model.keras, meta.json   user-trained versions (not tracked by git)
-  <root>/<version>/model.tflite             the same network for LiteRT, its SHA-256 in meta.json
+  <root>/<version>/model.tflite             the same network for LiteRT (digests in meta.json)
   <root>/ACTIVE                             the active version id (not tracked by git)
   <root>/runs/<run id>/                     training runs' event logs (see digits.runs)
 The shipped default always lives in the project's `model_store/default/` (tracked by git), so a
@@ -160,15 +160,16 @@ class ModelStore:
                              f"{str(err)[:200]})") from err
 
     def tflite(self, version: str | None = None) -> bytes | None:
-        """A version's `model.tflite` (its LiteRT export), or None when it has none or the file
-        does not match the SHA-256 in its meta.json (damaged, or not the export of this model)."""
+        """A version's `model.tflite` (its LiteRT export), or None when it has none, when the file
+        does not match the SHA-256 in meta.json (damaged), or when `model.keras` is no longer the
+        file it was exported from (replaced or damaged: then loading the version must say so)."""
         info = self.usable(version)
-        digest = info.meta.get("tflite_sha256")
         try:
             flatbuffer = (info.path / "model.tflite").read_bytes()
+            record = tflite_record(info.path / "model.keras", flatbuffer)
         except OSError:
             return None
-        return flatbuffer if digest and hashlib.sha256(flatbuffer).hexdigest() == digest else None
+        return flatbuffer if info.meta.get("tflite") == record else None
 
     # -- writing -------------------------------------------------------------------------------
     def save(self, version: str, write: Callable[[Path], None], overwrite: bool = False) -> Path:
@@ -209,7 +210,7 @@ class ModelStore:
         target = info.path / "model.tflite"
         _atomic_write_bytes(target, flatbuffer)
         _atomic_write_text(info.path / "meta.json", json_text(
-            {**info.meta, "tflite_sha256": hashlib.sha256(flatbuffer).hexdigest()}))
+            {**info.meta, "tflite": tflite_record(info.path / "model.keras", flatbuffer)}))
         return target
 
     def _remove_stale_temporaries(self, parent: Path) -> None:
@@ -239,6 +240,13 @@ class ModelStore:
         if info.meta is None:
             raise StoreError(f"version {version!r} is broken: {info.error}")
         return info.meta
+
+
+def tflite_record(model_file: Path, flatbuffer: bytes) -> dict:
+    """What meta.json says of a version's model.tflite: its SHA-256, and that of the model.keras
+    it was exported from."""
+    return {"sha256": hashlib.sha256(flatbuffer).hexdigest(),
+            "keras_sha256": hashlib.sha256(model_file.read_bytes()).hexdigest()}
 
 
 def _now() -> float:

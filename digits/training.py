@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import os
 import platform
@@ -23,7 +22,7 @@ from digits.evaluation import evaluate
 from digits.model import NUM_CLASSES, build_model
 from digits.predict import Predictor, to_tflite
 from digits.runs import Cancelled, EventLog
-from digits.store import ModelStore, write_json
+from digits.store import ModelStore, tflite_record, write_json
 
 BATCH_EVENT_SECONDS = 0.5  # how often the in-epoch progress is written for live viewers
 STEPS_PER_CALL = 16  # training steps per compiled call: less Python overhead per step
@@ -172,12 +171,11 @@ def _train(config, store, run_id, cancel, log, data, data_dir, command, ship) ->
     log.emit("saving")
     inference_model = _without_optimizer(model, config.preset)
     flatbuffer = to_tflite(inference_model)  # for LiteRT: the Predict page starts without TensorFlow
-    meta["tflite_sha256"] = hashlib.sha256(flatbuffer).hexdigest()
 
     def write(folder: Path) -> None:
         inference_model.save(folder / "model.keras")
         (folder / "model.tflite").write_bytes(flatbuffer)
-        write_json(folder / "meta.json", meta)
+        write_json(folder / "meta.json", {**meta, "tflite": tflite_record(folder / "model.keras", flatbuffer)})
         _check(cancel)  # still in the temporary folder: a cancel here leaves the store untouched
 
     path = store.save(run_id, write, overwrite=ship)

@@ -1,11 +1,14 @@
 """model.tflite beside model.keras: the same function, run by LiteRT without TensorFlow, checked by
-its digest, and the Keras model used whenever the export is missing or damaged."""
+its digest and that of the model.keras it came from; the Keras model serves whenever the export is
+missing, damaged or stale."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import warnings
+import zipfile
 
 import numpy as np
 import pytest
@@ -44,6 +47,8 @@ def copied_default(store):
 def test_the_shipped_default_has_an_export_that_computes_the_same_function(mnist, shipped_predictor):
     flatbuffer = ModelStore().tflite("default")
     assert flatbuffer is not None, "model_store/default/model.tflite is missing or does not match meta.json"
+    meta = ModelStore().meta("default")
+    assert set(meta["tflite"]) == {"sha256", "keras_sha256"}
     lite = LitePredictor(flatbuffer)
     images = mnist.test.images[:300].astype(np.float32) / 255
     np.testing.assert_allclose(lite.probabilities(images), shipped_predictor.probabilities(images), atol=1e-5)
@@ -65,21 +70,32 @@ def test_the_predict_page_opens_without_importing_tensorflow():
     assert result.stdout.strip().endswith("False"), "the Predict page imported TensorFlow"
 
 
-@pytest.mark.parametrize("damage", ["flipped bytes", "truncated", "no digest", "missing"])
+def rezipped(archive: bytes) -> bytes:
+    """The same Keras archive, every member recompressed: loads the same, other bytes."""
+    source, out = zipfile.ZipFile(io.BytesIO(archive)), io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as target:
+        for member in source.namelist():
+            target.writestr(member, source.read(member))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("damage", ["flipped bytes", "truncated", "no digests", "missing", "model.keras replaced"])
 def test_a_damaged_or_unmatched_export_is_ignored_and_the_keras_model_serves(store, copied_default, mnist, damage):
-    target = store.root / copied_default / "model.tflite"
+    folder = store.root / copied_default
+    target = folder / "model.tflite"
     flatbuffer = target.read_bytes()
     if damage == "flipped bytes":
         target.write_bytes(flatbuffer[:5000] + bytes(b ^ 0xFF for b in flatbuffer[5000:5100]) + flatbuffer[5100:])
     elif damage == "truncated":
         target.write_bytes(flatbuffer[:len(flatbuffer) // 2])
-    elif damage == "no digest":
-        meta_file = store.root / copied_default / "meta.json"
-        meta = json.loads(meta_file.read_text())
-        del meta["tflite_sha256"]
-        meta_file.write_text(json.dumps(meta))
-    else:
+    elif damage == "no digests":
+        meta = json.loads((folder / "meta.json").read_text())
+        del meta["tflite"]
+        (folder / "meta.json").write_text(json.dumps(meta))
+    elif damage == "missing":
         target.unlink()
+    else:  # an intact export of a model.keras that is no longer there
+        (folder / "model.keras").write_bytes(rezipped((folder / "model.keras").read_bytes()))
     assert store.tflite(copied_default) is None
     predictor = single_image_predictor(store, copied_default)
     assert isinstance(predictor, Predictor)
