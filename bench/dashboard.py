@@ -87,14 +87,18 @@ def measure(strokes: int = 21) -> dict:
                     shown = page.wait_for_function(PREDICTION_JS, arg=[None], timeout=30_000, polling="raf")
                     round_trips.append(time.perf_counter() - released)
                     wrong += shown.json_value() != str(digit)
+                rss = peak_rss_mb(server.pid)  # the Predict page needs LiteRT only
+                # The Evaluate page loads TensorFlow, the Keras model and the test set.
+                page.goto(f"{url}/evaluate")
+                page.locator(".js-plotly-plot").filter(has_text="Confusion matrix").first.wait_for(timeout=120_000)
                 browser.close()
-            rss = peak_rss_mb(server.pid)
+            rss_evaluate = peak_rss_mb(server.pid)
         finally:
             stop_process_group(server)
     ms = np.array(round_trips) * 1000
     return {"first_prediction_s": first_prediction, "strokes": len(ms), "wrong_digit": wrong,
             "round_trip_p50_ms": float(np.percentile(ms, 50)), "round_trip_p95_ms": float(np.percentile(ms, 95)),
-            "server_peak_rss_mb": rss}
+            "server_peak_rss_mb": rss, "server_peak_rss_after_evaluate_mb": rss_evaluate}
 
 
 if __name__ == "__main__":

@@ -200,12 +200,15 @@ def test_concurrent_sessions_drawing_at_once_all_get_the_digit_they_drew(app_url
     """The load script's sessions (Streamlit's own websocket protocol, as a browser speaks it),
     scaled down: 8 sessions, 3 drawings each, all at once against the module's server."""
     import asyncio
+    import concurrent.futures
 
     from bench.load import user
 
     async def crowd():
         return await asyncio.gather(*(user(app_url, i, rounds=3, pause=0.1) for i in range(8)))
 
-    results = asyncio.run(crowd())
+    # Its own thread: this module's sync Playwright already runs an event loop in this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        results = pool.submit(asyncio.run, crowd()).result(timeout=300)
     assert [error for result in results for error in result.errors] == []
     assert sum(len(result.latencies) for result in results) == 8 * 3
