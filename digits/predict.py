@@ -72,12 +72,16 @@ def inference_model(model):
 def to_tflite(model) -> bytes:
     """The model's inference copy as a TFLite flatbuffer (input float32 [1, 28, 28, 1]): what
     `model.tflite` beside a version's `model.keras` holds, for LiteRT here or on a phone."""
+    return _converted(inference_model(model))
+
+
+def _converted(folded) -> bytes:
     import tensorflow as tf
 
     # The converter prints its export to stdout (which would corrupt `--json` output) and warns.
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        return tf.lite.TFLiteConverter.from_keras_model(inference_model(model)).convert()
+        return tf.lite.TFLiteConverter.from_keras_model(folded).convert()
 
 
 class SingleImageInterpreter:
@@ -153,6 +157,7 @@ class Predictor(_Predicting):
             input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)],
         ).get_concrete_function()  # a concrete function skips the per-call signature matching
         self._forward(tf.zeros([1, 28, 28, 1]))  # trace now, not on the first user's click
+        self._folded = fast
         self._single = None  # built on the first single-image call: batch-only users skip it
         self._single_lock = threading.Lock()
 
@@ -174,7 +179,7 @@ class Predictor(_Predicting):
             with self._single_lock:
                 if self._single is None:
                     try:
-                        self._single = SingleImageInterpreter(to_tflite(self.model))
+                        self._single = SingleImageInterpreter(_converted(self._folded))
                     except Exception as err:  # noqa: BLE001 - any converter failure means the slower path
                         warnings.warn(f"single-image fast path unavailable, using TensorFlow: {err}", stacklevel=2)
                         self._single = False
