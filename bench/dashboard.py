@@ -19,7 +19,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from dashboard_helpers import (CHROMIUM, CHROMIUM_ARGS, DIGIT_STROKES, free_port, settled_box,  # noqa: E402
+from dashboard_helpers import (CHROMIUM, CHROMIUM_ARGS, DIGIT_STROKES, draw_strokes, free_port,  # noqa: E402
                                start_server, stop_process_group, wait_until_app_idle, wait_until_healthy)
 
 PREDICTION_JS = """([digit]) => {
@@ -43,16 +43,8 @@ def peak_rss_mb(pid: int) -> float:
 
 def draw(page, canvas, strokes) -> float:
     """Draw the strokes; returns the moment the mouse was released at the end of the last one."""
-    box = settled_box(page, canvas)
-    released = 0.0
-    for stroke in strokes:
-        page.mouse.move(box["x"] + stroke[0][0] * box["width"], box["y"] + stroke[0][1] * box["height"])
-        page.mouse.down()
-        for x, y in stroke[1:]:
-            page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"])
-        page.mouse.up()
-        released = time.perf_counter()
-    return released
+    draw_strokes(page, canvas, strokes)
+    return time.perf_counter()
 
 
 def measure(strokes: int = 21) -> dict:

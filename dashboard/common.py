@@ -90,12 +90,14 @@ def load_single_image_predictor(version: str):
     """The predictor the Predict page needs, one image at a time: the version's `model.tflite`
     through LiteRT, without TensorFlow (see `digits.predict.single_image_predictor`)."""
     store = model_store()
+    # meta.json is written after model.tflite (it holds the export's digests): its time stamp
+    # changes whenever the export does.
     return _cached_single_image_predictor(str(store.path(version)), model_stamp(store, version),
-                                          model_stamp(store, version, "model.tflite"), version, store)
+                                          model_stamp(store, version, "meta.json"), version, store)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model…")
-def _cached_single_image_predictor(version_dir: str, stamp: float, tflite_stamp: float, version: str,
+def _cached_single_image_predictor(version_dir: str, stamp: float, meta_stamp: float, version: str,
                                    _store: ModelStore):
     from digits.predict import single_image_predictor
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,15 @@ def store(tmp_path, monkeypatch):
     root = tmp_path / "store"
     monkeypatch.setenv("DIGITS_STORE", str(root))
     return ModelStore(root)
+
+
+@pytest.fixture
+def copied_default(store):
+    """A second usable version: a copy of the shipped default in the isolated store, named 'copy'."""
+    from digits.store import SHIPPED_DIR
+
+    shutil.copytree(SHIPPED_DIR, store.root / "copy")
+    return "copy"
 
 
 @pytest.fixture(scope="session")

@@ -72,13 +72,6 @@ def open_page(store):
     return open_
 
 
-@pytest.fixture
-def copied_default(store):
-    """A second usable version: a copy of the shipped default in the isolated store, named 'copy'."""
-    shutil.copytree(SHIPPED_DIR, store.root / "copy")
-    return "copy"
-
-
 def metric_values(block, label: str) -> list[str]:
     return [metric.value for metric in block.metric if metric.label == label]
 

@@ -17,7 +17,7 @@ from PIL import ImageFile
 from dashboard_helpers import (DIGIT_STROKES, NO_DIGIT, difficult_uploads, drawn_rgba, line, photo_png,
                                stop_training)
 from digits.store import DEFAULT_VERSION, SHIPPED_DIR
-from test_dashboard import (canvas, copied_default, first_image_of, image_captions, metric_values,  # noqa: F401
+from test_dashboard import (canvas, first_image_of, image_captions, metric_values,  # noqa: F401
                             open_page, submit_training_form, test_split, texts)
 
 DRAW_A_DIGIT = "Draw a digit"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import warnings
 import zipfile
 
@@ -15,7 +14,7 @@ import pytest
 
 from conftest import run_python
 from digits.predict import LitePredictor, Predictor, single_image_predictor
-from digits.store import SHIPPED_DIR, ModelStore
+from digits.store import ModelStore
 
 NO_TENSORFLOW_PREDICTION = """
 import sys
@@ -35,13 +34,6 @@ app = AppTest.from_file("dashboard/app.py", default_timeout=60).run()
 assert not app.exception, app.exception
 print([m.value for m in app.info][:1], "tensorflow" in sys.modules)
 """
-
-
-@pytest.fixture
-def copied_default(store):
-    """A copy of the shipped default in the isolated store, named 'copy'."""
-    shutil.copytree(SHIPPED_DIR, store.root / "copy")
-    return "copy"
 
 
 def test_the_shipped_default_has_an_export_that_computes_the_same_function(mnist, shipped_predictor):
@@ -103,10 +95,10 @@ def test_a_damaged_or_unmatched_export_is_ignored_and_the_keras_model_serves(sto
 
 
 def test_an_export_that_fails_to_load_falls_back_with_a_warning(store, copied_default, monkeypatch, mnist):
-    def broken(flatbuffer):
+    def broken(self, flatbuffer):
         raise ValueError("Model provided has model identifier 'xxxx', should be 'TFL3'")
 
-    monkeypatch.setattr(LitePredictor, "__init__", lambda self, flatbuffer: broken(flatbuffer))
+    monkeypatch.setattr(LitePredictor, "__init__", broken)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         predictor = single_image_predictor(store, copied_default)
