@@ -174,6 +174,8 @@ def main() -> None:
         print(f"[{name}: {time.time() - started:.0f} s, load average {os.getloadavg()[0]:.1f}]", file=sys.stderr)
     table = markdown(rows)
     print(table)
+    if args.only:  # the recorded results are one full run, never a partial one over it
+        return
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y-%m-%d %H:%M")
     (RESULTS / "latest.md").write_text(f"Measured {stamp} on {os.cpu_count()} CPU cores.\n\n{table}")
