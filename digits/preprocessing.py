@@ -30,6 +30,10 @@ BOX, FIELD = 20, 28         # MNIST: fit into 20x20, place in 28x28
 CENTRE = (FIELD - 1) / 2    # 13.5 in pixel-index coordinates
 MARGIN = 1                  # centring may not push the digit closer than this to an edge
 MAX_BORDER_SPREAD = 0.08    # a border this uneven (median absolute deviation) has no clear paper
+# MNIST's strokes are 1.7-3.6 pixels wide in the 28x28 field (5th-95th percentile, median 2.4).
+# Outside this band a stroke is grown or shrunk by one field pixel. The band was chosen on the
+# validation split's thick and thin variants (bench/stroke_band.py), not on the test set.
+THIN_STROKE, THICK_STROKE = 1.8, 3.4
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601, as PIL's "L" conversion
 
 
@@ -173,15 +177,21 @@ def ink_map(image: Image.Image) -> np.ndarray | None:
 
 
 # -- into the 28x28 field -------------------------------------------------------------------
+def _ink_box(ink: np.ndarray) -> tuple[slice, slice]:
+    """The box around everything at least faintly inked: the digit's extent includes its soft
+    edges, as MNIST's box does. The ink must hold some solid ink."""
+    inked = ink > FAINT_INK
+    rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+
+
 def fit_to_field(ink: np.ndarray, min_ink_side: float = MIN_INK_SIDE) -> np.ndarray | None:
     """Crop to the ink, fit into 20x20 keeping the aspect ratio, centre of mass at the centre.
     None when the ink spans less than `min_ink_side` of the image's longer side (a speck)."""
     solid = ink > SOLID_INK  # where the pen clearly was: decides whether this is a digit at all
     if not solid.any():
         return None
-    inked = ink > FAINT_INK  # the digit's extent includes its soft edges, as MNIST's box does
-    rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
-    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]  # [h, w]
+    crop = ink[_ink_box(ink)]  # [h, w]
     height, width = crop.shape
     if max(height, width) < min_ink_side * max(ink.shape) or solid.mean() > MAX_INK_FRACTION:
         return None  # a speck, or noise/texture all over: not a digit
@@ -203,13 +213,46 @@ def fit_to_field(ink: np.ndarray, min_ink_side: float = MIN_INK_SIDE) -> np.ndar
     return np.clip(np.asarray(field, np.float32), 0, 1)
 
 
+def stroke_width(field: np.ndarray) -> float:
+    """The mean stroke width of a fitted digit, in field pixels: twice the ink's area over the
+    length of its outline (a stroke w wide and L long has area wL and outline 2L). The outline
+    is the ink's total variation, so a soft edge counts by its contrast."""
+    dy, dx = np.diff(field, axis=0)[:, :-1], np.diff(field, axis=1)[:-1, :]  # [27, 27] each
+    outline = float(np.sqrt(dx * dx + dy * dy).sum())
+    return 2 * float(field.sum()) / outline if outline > 0 else 0.0
+
+
+def _grey_morphology(ink: np.ndarray, window: int, grow: bool) -> np.ndarray:
+    """window x window grey dilation (grow) or erosion, as two 1-D passes; outside is paper."""
+    reduce = np.maximum.reduce if grow else np.minimum.reduce
+    height, width = ink.shape
+    padded = np.pad(ink, (window // 2, (window - 1) // 2))
+    rows = reduce([padded[i:i + height] for i in range(window)])              # [H, W + window - 1]
+    return reduce([rows[:, i:i + width] for i in range(window)])               # [H, W]
+
+
+def even_strokes(ink: np.ndarray, field: np.ndarray) -> np.ndarray:
+    """A fitted digit drawn with a much finer or broader pen than MNIST's, redrawn one field
+    pixel broader or finer: the model reads a fine liner's broken strokes and a marker's filled
+    loops better this way than as they are. Other digits are returned unchanged."""
+    width = stroke_width(field)
+    if THIN_STROKE <= width <= THICK_STROKE:
+        return field
+    # One field pixel is extent / BOX ink pixels; a window of n pixels grows a stroke by n - 1.
+    window = 1 + max(1, round(max(ink[_ink_box(ink)].shape) / BOX))
+    redrawn = fit_to_field(_grey_morphology(ink, window, grow=width < THIN_STROKE), min_ink_side=0)
+    return field if redrawn is None else redrawn  # a stroke thinned away: keep what was drawn
+
+
 def prepare(source, min_ink_side: float = MIN_INK_SIDE) -> np.ndarray | None:
     """Any image -> float32 [28, 28] in [0, 1], ink = 1, MNIST-style; None when it shows no digit.
     Ink spanning less than `min_ink_side` of the image's longer side is a speck, not a digit (a
     drawing canvas raises it to two pen widths: one press of the pen leaves a dot, not a digit).
+    Strokes far finer or broader than MNIST's are evened out (`even_strokes`).
     Raises ImageError for anything that is not a usable image."""
     ink = ink_map(load_image(source))
-    return None if ink is None else fit_to_field(ink, min_ink_side)
+    field = None if ink is None else fit_to_field(ink, min_ink_side)
+    return None if field is None else even_strokes(ink, field)
 
 
 def preview(image: Image.Image, side: int) -> Image.Image:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from digits.preprocessing import CENTRE, ImageError, load_image, plain_preprocess, prepare
+from digits.preprocessing import (CENTRE, THICK_STROKE, THIN_STROKE, ImageError, load_image, plain_preprocess, prepare,
+                                  stroke_width)
 
 
 def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
@@ -55,6 +56,42 @@ def test_digit_is_fitted_into_a_20x20_box_keeping_aspect_ratio():
     cols = np.flatnonzero(prepared.max(axis=0) > 0.05)
     assert 19 <= rows[-1] - rows[0] + 1 <= 22  # the long side fills the 20-pixel box
     assert cols[-1] - cols[0] + 1 <= 5          # the short side stays thin
+
+
+@pytest.mark.parametrize("pen", [1, 2, 4, 6])
+def test_stroke_width_is_twice_the_area_over_the_outline(pen):
+    field = np.zeros((28, 28), np.float32)
+    field[4:24, 12:12 + pen] = 1  # a bar 20 long: area 20 * pen, outline 2 * (20 + pen)
+    assert stroke_width(field) == pytest.approx(20 * pen / (20 + pen), rel=0.02)
+    assert stroke_width(np.zeros((28, 28), np.float32)) == 0
+
+
+def seven_with_pen(width: int) -> Image.Image:
+    image = Image.new("L", (280, 280))
+    ImageDraw.Draw(image).line([(60, 50), (200, 50), (110, 230)], fill=255, width=width, joint="curve")
+    return image
+
+
+@pytest.mark.parametrize("pen", [4, 60], ids=["fine liner", "felt marker"])
+def test_a_fine_or_broad_pen_is_redrawn_with_strokes_nearer_mnists(pen):
+    from digits.preprocessing import fit_to_field, ink_map
+
+    as_drawn = stroke_width(fit_to_field(ink_map(seven_with_pen(pen))))
+    prepared = prepare(seven_with_pen(pen))
+    assert not THIN_STROKE <= as_drawn <= THICK_STROKE, f"the {pen}-pixel pen draws {as_drawn:.2f}-pixel strokes"
+    assert abs(stroke_width(prepared) - 2.4) < abs(as_drawn - 2.4) - 0.4  # MNIST's median is 2.4
+    assert abs(stroke_width(prepared) - as_drawn) < 1.6  # one field pixel broader or finer, no more
+
+
+def test_mnists_own_strokes_are_left_as_they_are(mnist):
+    from digits.preprocessing import fit_to_field, ink_map
+
+    images = mnist.test.images[:300]
+    widths = np.array([stroke_width(fit_to_field(ink_map(load_image(image)))) for image in images])
+    typical = (widths >= THIN_STROKE) & (widths <= THICK_STROKE)
+    assert typical.mean() > 0.7, "the band holds most of MNIST"
+    for image in images[typical][:50]:
+        np.testing.assert_array_equal(prepare(image), fit_to_field(ink_map(load_image(image))))
 
 
 def test_inverted_image_gives_the_same_input_as_the_original(mnist):
