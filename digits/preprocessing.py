@@ -179,7 +179,7 @@ def ink_map(image: Image.Image) -> np.ndarray | None:
 # -- into the 28x28 field -------------------------------------------------------------------
 def _ink_box(ink: np.ndarray) -> tuple[slice, slice]:
     """The box around everything at least faintly inked: the digit's extent includes its soft
-    edges, as MNIST's box does. The ink must hold some solid ink."""
+    edges, as MNIST's box does. Only for ink that has some."""
     inked = ink > FAINT_INK
     rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
     return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
@@ -222,13 +222,15 @@ def stroke_width(field: np.ndarray) -> float:
     return 2 * float(field.sum()) / outline if outline > 0 else 0.0
 
 
-def _grey_morphology(ink: np.ndarray, window: int, grow: bool) -> np.ndarray:
-    """window x window grey dilation (grow) or erosion, as two 1-D passes; outside is paper."""
+def grey_morphology(images: np.ndarray, window: int, grow: bool) -> np.ndarray:
+    """window x window grey dilation (grow) or erosion of images [..., H, W], ink high, outside
+    the image is paper: a window of n pixels makes strokes n - 1 pixels broader or finer."""
     reduce = np.maximum.reduce if grow else np.minimum.reduce
-    height, width = ink.shape
-    padded = np.pad(ink, (window // 2, (window - 1) // 2))
-    rows = reduce([padded[i:i + height] for i in range(window)])              # [H, W + window - 1]
-    return reduce([rows[:, i:i + width] for i in range(window)])               # [H, W]
+    height, width = images.shape[-2:]
+    pad = [(0, 0)] * (images.ndim - 2) + [(window // 2, (window - 1) // 2)] * 2
+    padded = np.pad(images, pad)
+    rows = reduce([padded[..., i:i + height, :] for i in range(window)])      # [..., H, W + window - 1]
+    return reduce([rows[..., i:i + width] for i in range(window)])            # [..., H, W]
 
 
 def even_strokes(ink: np.ndarray, field: np.ndarray) -> np.ndarray:
@@ -240,7 +242,7 @@ def even_strokes(ink: np.ndarray, field: np.ndarray) -> np.ndarray:
         return field
     # One field pixel is extent / BOX ink pixels; a window of n pixels grows a stroke by n - 1.
     window = 1 + max(1, round(max(ink[_ink_box(ink)].shape) / BOX))
-    redrawn = fit_to_field(_grey_morphology(ink, window, grow=width < THIN_STROKE), min_ink_side=0)
+    redrawn = fit_to_field(grey_morphology(ink, window, grow=width < THIN_STROKE), min_ink_side=0)
     return field if redrawn is None else redrawn  # a stroke thinned away: keep what was drawn
 
 

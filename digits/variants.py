@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from digits.preprocessing import prepare
+from digits.preprocessing import grey_morphology, prepare
 
 
 def _rgb(grey: np.ndarray) -> np.ndarray:
@@ -36,22 +36,14 @@ def coloured(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (paper * (1 - alpha) + ink * alpha).round().astype(np.uint8)
 
 
-def _max_filter(images: np.ndarray, sign: int, size: int) -> np.ndarray:
-    """size x size grey dilation (sign=+1) or erosion (sign=-1), vectorised over the batch."""
-    pad = ((0, 0), (size // 2, (size - 1) // 2), (size // 2, (size - 1) // 2))
-    padded = np.pad(sign * images.astype(np.int16), pad, constant_values=-255 if sign > 0 else 0)
-    windows = [padded[:, dy:dy + 28, dx:dx + 28] for dy in range(size) for dx in range(size)]
-    return (sign * np.max(windows, axis=0)).clip(0, 255).astype(np.uint8)
-
-
 def thick(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Strokes about two pixels thicker (a felt pen)."""
-    return _rgb(_max_filter(images, +1, 3))
+    return _rgb(grey_morphology(images, 3, grow=True))
 
 
 def thin(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Strokes about one pixel thinner (a fine pen)."""
-    return _rgb(_max_filter(images, -1, 2))
+    return _rgb(grey_morphology(images, 2, grow=False))
 
 
 def rotated(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
