@@ -1,6 +1,6 @@
 """How the stroke-width band of `prepare` was chosen: on the validation split, never the test set.
 
-    python bench/stroke_band.py              # ~3 min on 2 cores
+    python bench/stroke_band.py              # ~2 min on 2 cores
 
 `prepare` redraws a digit one field pixel broader when its strokes are narrower than
 THIN_STROKE, and one pixel finer when they are broader than THICK_STROKE (`even_strokes`). This
