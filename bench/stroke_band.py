@@ -30,20 +30,18 @@ VARIANTS = ("original", "thick strokes", "thin strokes")
 BANDS = [(0.0, float("inf"))] + [(thin, thick) for thin in (1.6, 1.8, 2.0, 2.2) for thick in (3.2, 3.4, 3.8, 4.2)]
 
 
-def sweep(predictor: Predictor, images: np.ndarray, labels: np.ndarray) -> list[tuple]:
+def sweep(predictor: Predictor, images: np.ndarray, labels: np.ndarray) -> None:
+    """Print a table row per band: the accuracy on each variant and the worst of them."""
     rgb = {name: make_variant(name, images) for name in VARIANTS}
-    rows = []
     for thin, thick in BANDS:
-        preprocessing.THIN_STROKE, preprocessing.THICK_STROKE = thin, thick
+        preprocessing.THIN_STROKE, preprocessing.THICK_STROKE = thin, thick  # read by `even_strokes`
         accuracies = []
         for name in VARIANTS:
             inputs, empty = prepared_batch(rgb[name])
             correct = (predictor.probabilities(inputs).argmax(axis=1) == labels) & ~empty
             accuracies.append(correct.mean())
-        rows.append((thin, thick, *accuracies))
         print(f"| {'off' if thick == float('inf') else f'{thin} - {thick}'} | "
               + " | ".join(f"{a:.2%}" for a in accuracies) + f" | {min(accuracies):.2%} |", flush=True)
-    return rows
 
 
 def main() -> None:

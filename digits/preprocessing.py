@@ -30,7 +30,8 @@ BOX, FIELD = 20, 28         # MNIST: fit into 20x20, place in 28x28
 CENTRE = (FIELD - 1) / 2    # 13.5 in pixel-index coordinates
 MARGIN = 1                  # centring may not push the digit closer than this to an edge
 MAX_BORDER_SPREAD = 0.08    # a border this uneven (median absolute deviation) has no clear paper
-# MNIST's strokes are 1.7-3.6 pixels wide in the 28x28 field (5th-95th percentile, median 2.4).
+# MNIST's strokes are 1.7-3.6 pixels wide in the 28x28 field (5th-95th percentile of its test
+# digits as prepared here, median 2.4).
 # Outside this band a stroke is grown or shrunk by one field pixel. The band was chosen on the
 # validation split's thick and thin variants (bench/stroke_band.py), not on the test set.
 THIN_STROKE, THICK_STROKE = 1.8, 3.4
