@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from digits.data import VALIDATION_SIZE
 
@@ -67,13 +67,6 @@ class TrainConfig:
         out = asdict(self)
         out["class_weights"] = {str(k): v for k, v in self.class_weights.items()}
         return out
-
-    @classmethod
-    def from_dict(cls, values: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in values.items() if k in known}
-        values["class_weights"] = {int(k): float(v) for k, v in values.get("class_weights", {}).items()}
-        return cls(**values)
 
     def to_argv(self) -> list[str]:
         """The `train.py` options that reproduce this config exactly."""

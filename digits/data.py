@@ -35,6 +35,7 @@ MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "http://yann.lecun.com/exdb/mnist/",
 )
+NUM_CLASSES = 10  # the digits 0-9
 VALIDATION_SIZE = 5_000  # the last 5,000 training images; the test set is only for final evaluation
 IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-NUM_CLASSES = 10
+from digits.data import NUM_CLASSES
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-NUM_CLASSES = 10
+from digits.data import NUM_CLASSES
+
 INPUT_SHAPE = (28, 28, 1)
 
 
@@ -33,8 +34,8 @@ def build_seed() -> keras.Model:
 def build_fast() -> keras.Model:
     """The seed's layout, reshaped for time to 99% on a CPU: fewer filters where the feature maps
     are big (on a CPU the passes over conv1's 26x26 maps cost more than their arithmetic), a wider
-    dense layer where it is cheap. ~1.3 M multiply-adds; with the `fast` recipe it passes 99% in
-    2 epochs (99.06-99.18% over four seeds)."""
+    dense layer where it is cheap. ~1.3 M multiply-adds; how soon the `fast` recipe passes 99% is
+    in BENCHMARKS.md."""
     return _tutorial_layout((16, 48, 64), dense_units=128, name="fast")
 
 
@@ -45,9 +46,8 @@ def _conv_bn(filters: int, kernel: int = 3) -> list[layers.Layer]:
 
 
 def build_strong() -> keras.Model:
-    """Batch norm, dropout and wider layers, at ~7.5 M multiply-adds per image (the seed's ~3 M):
-    trained with augmentation it reaches 99.5%+, and a full test-set evaluation stays under a
-    second on two CPU cores."""
+    """Batch norm, dropout and wider layers, at ~7.5 M multiply-adds per image (the seed's ~2.8 M):
+    the shipped default's network, trained with augmentation."""
     return keras.Sequential([
         keras.Input(INPUT_SHAPE),
         *_conv_bn(32, 5),                           # 28x28x32

@@ -1,9 +1,9 @@
 """Fast inference: one compiled forward function per loaded model.
 
-`model.predict` sets up a whole data pipeline per call (~50 ms for one image on this CPU); a
-`tf.function` traced once for a fixed input signature runs a batch with no such overhead, and a
-LiteRT interpreter runs one image in a quarter of a millisecond. TensorFlow is imported only by
-what needs it: `LitePredictor` (a version's `model.tflite`) starts without it.
+`model.predict` sets up a whole data pipeline per call; a `tf.function` traced once for a fixed
+input signature runs a batch with no such overhead, and a LiteRT interpreter runs one image with
+none of TensorFlow's dispatch. TensorFlow is imported only by what needs it: `LitePredictor` (a
+version's `model.tflite`) starts without it. Measured costs: BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class Prediction:
 def inference_model(model):
     """The same function with batch norm folded into the preceding conv/dense layer's weights and
     dropout dropped: at inference both are fixed affine maps or the identity, and every layer
-    removed is one pass less over the activations (~20% faster on CPU). Models that are not a
+    removed is one pass less over the activations. Models that are not a
     plain `keras.Sequential` are returned as they are."""
     import keras
     from keras import layers
@@ -85,9 +85,9 @@ def _converted(folded) -> bytes:
 
 
 class SingleImageInterpreter:
-    """A TFLite flatbuffer run by LiteRT, one image per call (~0.25 ms on this CPU, where even a
-    compiled TensorFlow call costs ~0.8 ms of dispatch). LiteRT is its own small runtime: it
-    imports in ~0.2 s, TensorFlow in 3-5 s."""
+    """A TFLite flatbuffer run by LiteRT, one image per call: for a single 28x28 image it beats
+    even a compiled TensorFlow call, whose dispatch alone costs more. LiteRT is its own small
+    runtime and imports far faster than TensorFlow (figures in BENCHMARKS.md)."""
 
     def __init__(self, flatbuffer: bytes):
         from ai_edge_litert.interpreter import Interpreter
@@ -173,7 +173,7 @@ class Predictor(_Predicting):
         return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
 
     def single_image_path(self) -> SingleImageInterpreter | None:
-        """The LiteRT interpreter for one image, converting the model on first use (~0.5-1.5 s),
+        """The LiteRT interpreter for one image, converting the model on first use,
         or None when it cannot be converted (then TensorFlow serves single images too)."""
         if self._single is None:
             with self._single_lock:

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,7 +218,7 @@ class ModelStore:
         """Temporary folders of writers that died (SIGKILL) are invisible to listing; sweep them."""
         for tmp in parent.glob(".tmp-*"):
             try:
-                if tmp.stat().st_mtime < _now() - 3600:
+                if tmp.stat().st_mtime < time.time() - 3600:
                     shutil.rmtree(tmp, ignore_errors=True)
             except OSError:
                 pass
@@ -247,11 +248,6 @@ def tflite_record(model_file: Path, flatbuffer: bytes) -> dict:
     it was exported from."""
     return {"sha256": hashlib.sha256(flatbuffer).hexdigest(),
             "keras_sha256": hashlib.sha256(model_file.read_bytes()).hexdigest()}
-
-
-def _now() -> float:
-    import time
-    return time.time()
 
 
 def _fsync(path: Path) -> None:

@@ -9,6 +9,7 @@ import platform
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,9 @@ import keras
 
 from digits.augment import AugmentSettings, augment_batch
 from digits.config import TrainConfig
-from digits.data import Mnist, Split, load_mnist
+from digits.data import NUM_CLASSES, Mnist, Split, load_mnist
 from digits.evaluation import evaluate
-from digits.model import NUM_CLASSES, build_model
+from digits.model import build_model
 from digits.predict import Predictor, to_tflite
 from digits.runs import Cancelled, EventLog
 from digits.store import ModelStore, tflite_record, write_json
@@ -109,48 +110,61 @@ def _current_lr(model) -> float:
     return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
 
+@dataclass(frozen=True)
+class RunContext:
+    """What one training run writes to and answers to: the store and the version id it saves,
+    its event log, the cancel flag, and how the result is recorded."""
+    config: TrainConfig
+    store: ModelStore
+    run_id: str
+    log: EventLog
+    cancel: threading.Event
+    command: str                   # the command line that reproduces the run, kept in meta.json
+    ship: bool = False             # overwrite the shipped default instead of adding a version
+
+
 def train(config: TrainConfig, store: ModelStore, run_id: str, cancel: threading.Event | None = None,
           data: Mnist | None = None, data_dir: str | None = None, command: str | None = None,
           ship: bool = False) -> Path:
     """Train, evaluate and save one version named `run_id`; events go to the run's log.
     Raises Cancelled (nothing saved) when `cancel` is set; any error is logged as 'failed'."""
-    cancel = cancel or threading.Event()
-    log = EventLog(store.runs_dir / run_id)
-    log.emit("start", pid=os.getpid(), config=config.to_dict())
+    run = RunContext(config, store, run_id, EventLog(store.runs_dir / run_id), cancel or threading.Event(),
+                     command or "python train.py " + " ".join(config.to_argv()), ship)
+    run.log.emit("start", pid=os.getpid(), config=config.to_dict())
     try:
-        path = _train(config, store, run_id, cancel, log, data, data_dir, command, ship)
+        run.log.emit("data")
+        path = _train(run, data or load_mnist(data_dir))
     except Cancelled:
-        log.emit("cancelled")
+        run.log.emit("cancelled")
         raise
     except BaseException as err:
-        log.emit("failed", error=f"{type(err).__name__}: {err}")
+        run.log.emit("failed", error=f"{type(err).__name__}: {err}")
         raise
     return path
 
 
-def _train(config, store, run_id, cancel, log, data, data_dir, command, ship) -> Path:
+def _train(run: RunContext, data: Mnist) -> Path:
+    config, log = run.config, run.log
     started = time.time()
-    log.emit("data")
-    data = data or load_mnist(data_dir)
     train_split = Split(data.train.images[:config.limit], data.train.labels[:config.limit]) \
         if config.limit else data.train
-    _check(cancel)
+    _check(run.cancel)
 
     steps = math.ceil(len(train_split) / config.batch_size)
     model = compiled_model(config, steps)
-    live = LiveLog(log, cancel, steps)
+    live = LiveLog(log, run.cancel, steps)
     model.fit(make_dataset(train_split, config, training=True), epochs=config.epochs,
               validation_data=make_dataset(data.validation, config, training=False),
               callbacks=[live], verbose=1 if sys.stdout.isatty() else 2,
               shuffle=False)  # the dataset reshuffles itself every epoch
-    _check(cancel)
+    _check(run.cancel)
     train_seconds = time.time() - started
 
     log.emit("evaluating")
     evaluation = evaluate(Predictor(model), data.test.images, data.test.labels)
     report = evaluation.report()
     meta = {
-        "id": run_id,
+        "id": run.run_id,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "preset": config.preset,
         "config": config.to_dict(),
@@ -164,9 +178,9 @@ def _train(config, store, run_id, cancel, log, data, data_dir, command, ship) ->
         "test": report,
         "train_seconds": round(train_seconds, 1),
         "versions": _versions(),
-        "command": command or "python train.py " + " ".join(config.to_argv()),
+        "command": run.command,
     }
-    _check(cancel)
+    _check(run.cancel)
 
     log.emit("saving")
     inference_model = _without_optimizer(model, config.preset)
@@ -176,12 +190,12 @@ def _train(config, store, run_id, cancel, log, data, data_dir, command, ship) ->
         inference_model.save(folder / "model.keras")
         (folder / "model.tflite").write_bytes(flatbuffer)
         write_json(folder / "meta.json", {**meta, "tflite": tflite_record(folder / "model.keras", flatbuffer)})
-        _check(cancel)  # still in the temporary folder: a cancel here leaves the store untouched
+        _check(run.cancel)  # still in the temporary folder: a cancel here leaves the store untouched
 
-    path = store.save(run_id, write, overwrite=ship)
-    if config.activate and not ship:
-        store.activate(run_id)
-    log.emit("done", version=run_id, test_accuracy=report["accuracy"], path=str(path))
+    path = run.store.save(run.run_id, write, overwrite=run.ship)
+    if config.activate and not run.ship:
+        run.store.activate(run.run_id)
+    log.emit("done", version=run.run_id, test_accuracy=report["accuracy"], path=str(path))
     return path
 
 

@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from digits.preprocessing import grey_morphology, prepare
+from digits.preprocessing import LUMA, grey_morphology, prepare
 
 
 def _rgb(grey: np.ndarray) -> np.ndarray:
@@ -66,7 +66,7 @@ def make_variant(name: str, images: np.ndarray, seed: int = 0) -> np.ndarray:
 
 def plain_batch(rgb: np.ndarray) -> np.ndarray:
     """The tutorial's preprocessing for 28x28 inputs: grey and scale (the resize is the identity)."""
-    grey = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    grey = rgb.astype(np.float32) @ LUMA
     return grey / 255.0
 
 
