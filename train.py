@@ -21,7 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from digits.config import ConfigError, add_arguments, config_from_args  # noqa: E402
 from digits.data import DataError  # noqa: E402
-from digits.runs import Cancelled, RunBusy, acquire_lock, new_run_id, prepare_run_dir, release_lock  # noqa: E402
+from digits.runs import (Cancelled, RunBusy, acquire_lock, holds_lock, new_run_id, prepare_run_dir,  # noqa: E402
+                         release_lock)
 from digits.store import DEFAULT_VERSION, ModelStore, StoreError  # noqa: E402
 
 
@@ -32,7 +33,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                            "then the cache, downloading when needed)")
     parser.add_argument("--ship", action="store_true",
                         help="write the result as the shipped default (model_store/default); for maintainers")
-    parser.add_argument("--run-id", help=argparse.SUPPRESS)  # set by the dashboard, which holds the lock
+    # Set by the dashboard's launcher: the run's id (its folder is made) and the run lock it took for us.
+    parser.add_argument("--run-id", help=argparse.SUPPRESS)
+    parser.add_argument("--lock-fd", type=int, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -54,8 +57,9 @@ def install_cancel_handlers() -> threading.Event:
 def reproducing_command(argv: list[str] | None) -> str:
     """The command line as a user would type it again (without the dashboard's internal --run-id)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if "--run-id" in args:
-        del args[args.index("--run-id"):args.index("--run-id") + 2]
+    for internal in ("--run-id", "--lock-fd"):
+        if internal in args:
+            del args[args.index(internal):args.index(internal) + 2]
     return "python train.py " + shlex.join(args) if args else "python train.py"
 
 
@@ -69,15 +73,24 @@ def main(argv: list[str] | None = None) -> int:
     cancel = install_cancel_handlers()
     store = ModelStore()
     run_id = DEFAULT_VERSION if args.ship else (args.run_id or new_run_id(config))
+    if (args.run_id is None) != (args.lock_fd is None):
+        print("train.py: error: --run-id and --lock-fd are set together, by the dashboard", file=sys.stderr)
+        return 2
+    if args.lock_fd is not None and not holds_lock(store, args.lock_fd):
+        print(f"train.py: error: run {run_id!r} was not handed the run lock; not started", file=sys.stderr)
+        return 3
     try:
-        acquire_lock(store, run_id, os.getpid())
+        lock = args.lock_fd if args.lock_fd is not None else acquire_lock(store, run_id)
     except RunBusy as err:
         print(f"train.py: error: {err}", file=sys.stderr)
         return 3
-    try:
+    except StoreError as err:
+        print(f"train.py: error: {err}", file=sys.stderr)
+        return 1
+    try:  # the lock is held until this process ends, whatever ends it
         if args.ship:
             (store.runs_dir / run_id).mkdir(parents=True, exist_ok=True)
-        elif not args.run_id:  # the dashboard prepared the run folder already
+        elif args.lock_fd is None:  # the dashboard prepared the run folder already
             prepare_run_dir(store, run_id, config)
         from digits.training import train  # TensorFlow loads only after the checks pass
 
@@ -90,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"run {run_id} cancelled; nothing was saved.", file=sys.stderr)
         return 130
     finally:
-        release_lock(store, run_id)
+        release_lock(lock)
     print(f"saved version {run_id} at {path}")
     return 0
 
