@@ -92,10 +92,16 @@ class SingleImageInterpreter:
     def __init__(self, flatbuffer: bytes):
         from ai_edge_litert.interpreter import Interpreter
 
+        from digits.store import model_shape_problem
+
         self._interpreter = Interpreter(model_content=flatbuffer, num_threads=min(2, os.cpu_count() or 1))
         self._interpreter.allocate_tensors()
-        self._source = self._interpreter.get_input_details()[0]["index"]
-        self._target = self._interpreter.get_output_details()[0]["index"]
+        inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
+        problem = model_shape_problem(inputs[0]["shape"], inputs[0]["dtype"].__name__, outputs[0]["shape"]) \
+            if len(inputs) == 1 and len(outputs) == 1 else "must have one input and one output"
+        if problem:
+            raise ValueError(f"the LiteRT model {problem}")
+        self._source, self._target = inputs[0]["index"], outputs[0]["index"]
         self._lock = threading.Lock()  # an interpreter serves one call at a time
 
     def __call__(self, image: np.ndarray) -> np.ndarray:

@@ -1,5 +1,7 @@
 """Models: every version in the store with its metrics and settings; activate, download, delete."""
 
+from functools import partial
+
 import streamlit as st
 
 from dashboard import charts
@@ -46,11 +48,10 @@ def version_actions(info: VersionInfo) -> None:
         else:
             notify_after_rerun(f"`{info.id}` is now the active model.")
             st.rerun()
-    model_file = info.path / "model.keras"
-    buttons.download_button(
-        "Download .keras", data=model_file.read_bytes, file_name=f"digits-{info.id}.keras",
-        mime="application/octet-stream", icon=":material/download:", disabled=not model_file.is_file(),
-        on_click="ignore")
+    buttons.download_button(  # the bytes are read when clicked, from the version folder only (no links)
+        "Download .keras", data=partial(store.model_bytes, info.id), file_name=f"digits-{info.id}.keras",
+        mime="application/octet-stream", icon=":material/download:", disabled=info.broken,
+        help=f"broken: {info.error}" if info.broken else None, on_click="ignore")
     is_default = info.id == DEFAULT_VERSION
     with buttons.popover("Delete…", icon=":material/delete:", disabled=is_default,
                          help="the shipped default cannot be deleted" if is_default else None):

@@ -6,7 +6,7 @@ import streamlit as st
 from dashboard import charts
 from dashboard.common import (CANVAS_SIDE, ENLARGED_SIDE, draw_canvas, enlarged, load_single_image_predictor,
                               model_store, version_picker)
-from digits.preprocessing import MIN_INK_SIDE, ImageError, load_image, prepare, preview
+from digits.preprocessing import MAX_FILE_BYTES, MIN_INK_SIDE, ImageError, load_image, prepare, preview
 from digits.store import StoreError
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
@@ -75,9 +75,11 @@ with draw_tab:
 
 with upload_tab:
     upload = st.file_uploader("A photo or scan of one digit, any background", type=UPLOAD_TYPES,
-                              help="PNG, JPEG, BMP, GIF or WebP, up to 5 MB")
+                              help=f"PNG, JPEG, BMP, GIF or WebP, up to {MAX_FILE_BYTES / 2**20:g} MiB")
     if upload is not None:
         try:
+            if upload.size > MAX_FILE_BYTES:
+                raise ImageError(f"{upload.size / 2**20:.1f} MiB is over the {MAX_FILE_BYTES / 2**20:g} MiB limit")
             image = load_image(upload.getvalue())
         except ImageError as err:  # its message starts "image: " for bytes, which have no file name
             st.error(f"**{upload.name}** cannot be used: {str(err).removeprefix('image: ')}")

@@ -5,13 +5,14 @@ import streamlit as st
 from dashboard import charts
 from dashboard.common import model_store
 from dashboard.runs_view import (STATE_LABELS, config_from_form, current_numbers, format_class_weights,
-                                 preset_label, run_progress, run_rows)
+                                 preset_label, run_progress, run_rows, settings_text)
 from digits import runs
 from digits.config import PRESETS, SCHEDULES, TRAIN_SIZE, ConfigError, TrainConfig
 from digits.store import StoreError
 
 LIVE_REFRESH_SECONDS = 1.0   # while a run is in progress
 IDLE_REFRESH_SECONDS = 3.0   # otherwise: notices a run started from another session or a terminal
+MAX_LEARNING_RATE = 10.0     # an upper bound makes the browser refuse "1e309" (infinity) instead of sending it
 NUMBER_LABELS = {"loss": "Loss", "accuracy": "Accuracy", "val_loss": "Validation loss",
                  "val_accuracy": "Validation accuracy"}
 
@@ -24,8 +25,8 @@ def start_training(config) -> None:
                 "it is shown beside the form. One run at a time.")
     except (ConfigError, StoreError) as err:
         st.error(f"Not started: {err}")
-    else:
-        st.toast(f"Started run `{run_id}`.")  # the live view, drawn after this form, shows it
+    else:  # the settings it runs with: a value the browser could not read has become the preset's
+        st.success(f"Started run `{run_id}` with {settings_text(config)}.")  # the live view beside shows it
 
 
 def show_run(status: runs.RunStatus) -> None:
@@ -38,8 +39,11 @@ def show_run(status: runs.RunStatus) -> None:
         column.metric(NUMBER_LABELS[key], f"{value:.2%}" if "accuracy" in key else f"{value:.4f}")
     if status.active:
         if st.button("Stop", icon=":material/stop_circle:", key="stop_run"):
-            runs.stop_run(store)
-            st.toast("Stopping after the current batch; nothing will be saved.")
+            try:
+                runs.stop_run(store)
+                st.toast("Stopping after the current batch; nothing will be saved.")
+            except StoreError as err:
+                st.error(str(err))
     elif status.state == "done":
         st.success(f"Version `{status.version}` is saved. Test accuracy: **{status.test_accuracy:.2%}**")
         if status.version and status.version != store.active():
@@ -87,9 +91,9 @@ def training_form() -> None:
     defaults = PRESETS[preset_name]
     with st.form(f"train_form_{preset_name}"):  # a new form per preset: its defaults apply
         epochs = st.number_input("Epochs", min_value=1, max_value=500, value=defaults.epochs)
-        batch_size = st.number_input("Batch size", min_value=1, value=defaults.batch_size)
-        learning_rate = st.number_input("Learning rate", min_value=0.0, value=defaults.learning_rate,
-                                        step=1e-4, format="%.5f")
+        batch_size = st.number_input("Batch size", min_value=1, max_value=TRAIN_SIZE, value=defaults.batch_size)
+        learning_rate = st.number_input("Learning rate", min_value=0.0, max_value=MAX_LEARNING_RATE,
+                                        value=defaults.learning_rate, step=1e-4, format="%.5f")
         schedule = st.selectbox("Learning-rate schedule", SCHEDULES, index=SCHEDULES.index(defaults.schedule))
         augment = st.toggle("Augmentation", value=defaults.augment,
                             help="random polarity, background, stroke thickness, rotation, shift and zoom")
