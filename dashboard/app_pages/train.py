@@ -45,7 +45,8 @@ def show_run(status: runs.RunStatus) -> None:
             except StoreError as err:
                 st.error(str(err))
     elif status.state == "done":
-        st.success(f"Version `{status.version}` is saved. Test accuracy: **{status.test_accuracy:.2%}**")
+        accuracy = "?" if status.test_accuracy is None else f"{status.test_accuracy:.2%}"  # a log edited by hand
+        st.success(f"Version `{status.version}` is saved. Test accuracy: **{accuracy}**")
         if status.version and status.version != store.active():
             if st.button(f"Make `{status.version}` the active model", key="activate_run_version", type="primary"):
                 try:
