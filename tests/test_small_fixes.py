@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import shutil
 import zlib
 
 import numpy as np
@@ -125,4 +124,3 @@ def test_val_loss_is_the_plain_loss_of_the_validation_set(mnist, store):
     plain = float(keras.losses.categorical_crossentropy(
         keras.utils.to_categorical(mnist.validation.labels, 10), probabilities).numpy().mean())
     assert recorded == pytest.approx(plain, rel=1e-3)
-    shutil.rmtree(store.runs_dir, ignore_errors=True)

@@ -79,7 +79,8 @@ with upload_tab:
     if upload is not None:
         try:
             if upload.size > MAX_FILE_BYTES:
-                raise ImageError(f"{upload.size / 2**20:.1f} MiB is over the {MAX_FILE_BYTES / 2**20:g} MiB limit")
+                raise ImageError(f"{upload.size:,} bytes is over the {MAX_FILE_BYTES / 2**20:g} MiB "
+                                 f"({MAX_FILE_BYTES:,} bytes) limit")
             image = load_image(upload.getvalue())
         except ImageError as err:  # its message starts "image: " for bytes, which have no file name
             st.error(f"**{upload.name}** cannot be used: {str(err).removeprefix('image: ')}")

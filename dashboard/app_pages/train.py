@@ -12,7 +12,6 @@ from digits.store import StoreError
 
 LIVE_REFRESH_SECONDS = 1.0   # while a run is in progress
 IDLE_REFRESH_SECONDS = 3.0   # otherwise: notices a run started from another session or a terminal
-MAX_LEARNING_RATE = 10.0     # an upper bound makes the browser refuse "1e309" (infinity) instead of sending it
 NUMBER_LABELS = {"loss": "Loss", "accuracy": "Accuracy", "val_loss": "Validation loss",
                  "val_accuracy": "Validation accuracy"}
 
@@ -25,7 +24,7 @@ def start_training(config) -> None:
                 "it is shown beside the form. One run at a time.")
     except (ConfigError, StoreError) as err:
         st.error(f"Not started: {err}")
-    else:  # the settings it runs with: a value the browser could not read has become the preset's
+    else:  # say what it runs with: the browser turns a number it cannot read ("1e309") back into the preset's
         st.success(f"Started run `{run_id}` with {settings_text(config)}.")  # the live view beside shows it
 
 
@@ -92,9 +91,9 @@ def training_form() -> None:
     defaults = PRESETS[preset_name]
     with st.form(f"train_form_{preset_name}"):  # a new form per preset: its defaults apply
         epochs = st.number_input("Epochs", min_value=1, max_value=500, value=defaults.epochs)
-        batch_size = st.number_input("Batch size", min_value=1, max_value=TRAIN_SIZE, value=defaults.batch_size)
-        learning_rate = st.number_input("Learning rate", min_value=0.0, max_value=MAX_LEARNING_RATE,
-                                        value=defaults.learning_rate, step=1e-4, format="%.5f")
+        batch_size = st.number_input("Batch size", min_value=1, value=defaults.batch_size)
+        learning_rate = st.number_input("Learning rate", min_value=0.0, value=defaults.learning_rate,
+                                        step=1e-4, format="%.5f")
         schedule = st.selectbox("Learning-rate schedule", SCHEDULES, index=SCHEDULES.index(defaults.schedule))
         augment = st.toggle("Augmentation", value=defaults.augment,
                             help="random polarity, background, stroke thickness, rotation, shift and zoom")
