@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"run {run_id} cancelled; nothing was saved.", file=sys.stderr)
         return 130
     finally:
-        release_lock(lock)
+        release_lock(store, lock)
     print(f"saved version {run_id} at {path}")
     return 0
 

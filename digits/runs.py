@@ -246,8 +246,13 @@ def holds_lock(store: ModelStore, fd: int) -> bool:
         return False
 
 
-def release_lock(fd: int) -> None:
-    """Close this copy of the lock file (the lock is free once no process holds one)."""
+def release_lock(store: ModelStore, fd: int) -> None:
+    """End a run's hold: remove the lock file if it is still this one (under the mutex, so no
+    starter is between opening it and locking it), then close it. A holder that dies without
+    this leaves a file nobody holds, which the next start takes."""
+    with contextlib.suppress(OSError), _lock_mutex(store, exclusive=True):
+        if os.path.samestat(os.fstat(fd), os.stat(_lock_path(store), follow_symlinks=False)):
+            _lock_path(store).unlink()
     with contextlib.suppress(OSError):
         os.close(fd)
 
@@ -396,11 +401,13 @@ def start_run(config: TrainConfig, store: ModelStore | None = None, data_dir: st
             with open(run_dir / "output.log", "ab") as output:
                 process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                            cwd=PROJECT_ROOT, env=env, start_new_session=True, pass_fds=(lock,))
-        hand_over_lock(store, lock, run_id, process.pid)
-        # Reap the child when it ends, so it never lingers as a zombie that looks alive.
-        threading.Thread(target=process.wait, daemon=True, name=f"reap-{run_id}").start()
-    finally:
-        release_lock(lock)  # from here on only the training process holds it
+    except BaseException:
+        release_lock(store, lock)
+        raise
+    hand_over_lock(store, lock, run_id, process.pid)
+    os.close(lock)  # from here on only the training process holds it
+    # Reap the child when it ends, so it never lingers as a zombie that looks alive.
+    threading.Thread(target=process.wait, daemon=True, name=f"reap-{run_id}").start()
     return run_id
 
 

@@ -60,7 +60,7 @@ def test_a_lock_naming_an_unrelated_live_process_is_no_run_and_that_process_is_n
     app = open_page("train")
     assert "Run `phantom`: interrupted" in texts(app.subheader)
     assert not [button for button in app.button if button.label == "Stop"]
-    release_lock(acquire_lock(store, "next"))  # a new run can start
+    release_lock(store, acquire_lock(store, "next"))  # a new run can start
     time.sleep(0.2)
     assert bystander.poll() is None, f"the unrelated process got signal {-bystander.returncode}"
 
@@ -76,7 +76,7 @@ def test_stop_never_signals_a_process_that_is_not_the_runs_train_py(store, bysta
         time.sleep(0.2)
         assert bystander.poll() is None, f"the unrelated process got signal {-bystander.returncode}"
     finally:
-        release_lock(lock)
+        release_lock(store, lock)
     assert current_run(store) is None, "a lock whose holder closed it is free"
 
 
@@ -94,7 +94,7 @@ def test_a_lock_is_never_shared_not_even_with_the_same_run_id(store):
         with pytest.raises(RunBusy, match="'same' is already in progress"):
             acquire_lock(store, "same")
     finally:
-        release_lock(lock)
+        release_lock(store, lock)
 
 
 def test_generated_run_ids_of_starts_in_the_same_second_differ():
@@ -140,7 +140,7 @@ def test_run_ids_from_the_lock_file_are_validated_and_stop_writes_nothing_outsid
             write_lock(store, run_id=bad, pid=os.getpid(), start=process_start(os.getpid()))  # a live holder
             assert read_lock(store) is None and stop_run(store) is None
     finally:
-        release_lock(lock)
+        release_lock(store, lock)
     assert not list(tmp_path.rglob("events.jsonl")), "an event log was written outside the store"
 
 

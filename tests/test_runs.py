@@ -74,7 +74,7 @@ def test_lock_takers_racing_each_other_never_both_win(store):
             thread.join()
         assert len(winners) == 1, (round_number, winners)
         assert current_run(store) == winners[0]
-        release_lock(locks[winners[0]])
+        release_lock(store, locks[winners[0]])
         assert current_run(store) is None
 
 
@@ -93,7 +93,7 @@ def test_a_run_whose_process_died_is_interrupted_and_its_stale_lock_is_recovered
     lock = acquire_lock(store, "next")  # the stale lock is taken over, not a RunBusy
     assert json.loads((store.runs_dir / "LOCK").read_text())["run_id"] == "next"
     assert current_run(store) == "next"
-    release_lock(lock)
+    release_lock(store, lock)
 
 
 def test_a_finished_run_from_the_launcher_is_done_and_can_activate(store):
