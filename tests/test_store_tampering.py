@@ -202,7 +202,8 @@ def test_a_version_id_with_a_trailing_newline_is_refused(store, bad):
 
 
 def test_train_py_refuses_a_name_with_a_newline(store):
-    result = run_python("train.py", "--name", "default\n", "--activate", env={"DIGITS_STORE": str(store.root)})
+    result = run_python("train.py", "--name", "default\n", "--activate", "--limit", "200", "--epochs", "1",
+                        env={"DIGITS_STORE": str(store.root)})
     assert result.returncode == 2 and "invalid version id 'default\\n'" in result.stderr, result.stderr
     assert not store.runs_dir.exists()
 
