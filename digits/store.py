@@ -180,7 +180,7 @@ class ModelStore:
             raise StoreError(f"version {version!r}: model.keras cannot be loaded ({type(err).__name__}: "
                              f"{str(err)[:200]})") from err
         problem = model_shape_problem(model.input_shape, model.inputs[0].dtype, model.output_shape) \
-            if len(model.inputs) == 1 and len(model.outputs) == 1 else "it must have one input and one output"
+            if len(model.inputs) == 1 and len(model.outputs) == 1 else "must have one input and one output"
         if problem:
             raise StoreError(f"version {version!r} is broken: model.keras {problem}")
         return model
