@@ -1,0 +1,595 @@
+"""The user's own handwriting: labelled samples in an embedded SQLite database.
+
+One file, `<store>/samples.db` beside the model versions (`DIGITS_STORE` moves both), in WAL mode
+so readers never block the writer. Every write is one `BEGIN IMMEDIATE` transaction, so two
+sessions saving at once both succeed (the second waits for the first, up to BUSY_SECONDS).
+The schema is versioned (`PRAGMA user_version`): MIGRATIONS[i] takes a file from version i to
+i + 1, and a new file is made by running them all, so every released version upgrades in place.
+A file at that path that is not ours (another program's SQLite file, a damaged one, anything
+else) raises SampleError and is never written to.
+
+The samples are split once, by id, into 80% for fine-tuning and 20% held out (`held_out`).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import sqlite3
+import time
+import zipfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from digits.preprocessing import ImageError, load_image, prepare
+
+DB_NAME = "samples.db"
+APPLICATION_ID = 0x44474954          # "DGIT": marks the file as this project's samples database
+BUSY_SECONDS = 10.0                  # how long a writer waits for another writer's transaction
+MAX_IMAGE_BYTES = 1_000_000          # an original image, as stored (PNG)
+MAX_ZIP_BYTES = 200_000_000          # an import archive
+MAX_ZIP_MEMBERS = 20_000
+DEFAULT_WRITER = "me"
+MAX_WRITER_CHARS = 60
+MAX_LABEL_CHARS = 40                 # a number's digit string
+SOURCES = ("canvas", "upload", "import")
+HELD_OUT_EVERY = 5                   # one sample in five is held out
+LABELS_CSV = "labels.csv"
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+# MIGRATIONS[i] upgrades schema version i to i + 1 (version 0: an empty file).
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first release: one digit per sample.
+    """
+    CREATE TABLE samples (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        label INTEGER NOT NULL CHECK (label BETWEEN 0 AND 9),
+        image BLOB NOT NULL,            -- the original image, PNG
+        model_input BLOB,               -- the prepared 28x28 input, uint8 row-major (784 bytes)
+        predicted INTEGER,
+        confidence REAL,
+        model_version TEXT,
+        source TEXT NOT NULL,
+        created TEXT NOT NULL
+    );
+    """,
+    # 2: writers, and labels that may be a number's digit string ("2026"): the table is rebuilt,
+    # because SQLite cannot change a column's type or CHECK in place.
+    """
+    CREATE TABLE samples_v2 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        label TEXT NOT NULL CHECK (length(label) BETWEEN 1 AND 40 AND label NOT GLOB '*[^0-9]*'),
+        image BLOB NOT NULL,
+        model_input BLOB CHECK (model_input IS NULL OR length(model_input) = 784),
+        predicted TEXT,
+        confidence REAL,
+        model_version TEXT,
+        source TEXT NOT NULL CHECK (source IN ('canvas', 'upload', 'import')),
+        writer TEXT NOT NULL DEFAULT 'me',
+        created TEXT NOT NULL
+    );
+    INSERT INTO samples_v2 (id, label, image, model_input, predicted, confidence, model_version, source, created)
+        SELECT id, CAST(label AS TEXT), image, model_input, CAST(predicted AS TEXT), confidence, model_version,
+               source, created FROM samples;
+    DROP TABLE samples;
+    ALTER TABLE samples_v2 RENAME TO samples;
+    CREATE INDEX samples_writer ON samples (writer);
+    CREATE INDEX samples_label ON samples (label);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+COLUMNS = "id, label, model_input, predicted, confidence, model_version, source, writer, created"
+
+
+class SampleError(RuntimeError):
+    """The samples database cannot be used, or a sample is invalid; the message says why."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One labelled sample, without its original image (`SampleStore.image(id)` reads that)."""
+    id: int
+    label: str                        # "0".."9", or a number's digit string
+    model_input: np.ndarray | None = field(repr=False)  # uint8 [28, 28], ink = 255 (None: a whole number)
+    predicted: str | None             # what the model read, when it was asked
+    confidence: float | None
+    model_version: str | None
+    source: str                       # canvas | upload | import
+    writer: str
+    created: str
+
+    @property
+    def misread(self) -> bool:
+        return self.predicted is not None and self.predicted != self.label
+
+    @property
+    def held_out(self) -> bool:
+        return held_out(self.id)
+
+    @property
+    def is_digit(self) -> bool:
+        return len(self.label) == 1 and self.model_input is not None
+
+
+def held_out(sample_id: int) -> bool:
+    """The fixed 80/20 split: a sample is held out when a hash of its id says so. A hash rather
+    than `id % 5`, so that samples entered in a cycle (0, 1, ..., 9, 0, ...) spread over both sides."""
+    return hashlib.sha256(str(sample_id).encode()).digest()[0] % HELD_OUT_EVERY == 0
+
+
+def default_path() -> Path:
+    from digits.store import default_root
+
+    return default_root() / DB_NAME
+
+
+# -- validation of what goes in --------------------------------------------------------------
+def check_label(label, digit_only: bool = False) -> str:
+    text = str(label).strip()
+    if not text.isascii() or not text.isdigit() or len(text) > MAX_LABEL_CHARS \
+            or (digit_only and len(text) != 1):
+        raise SampleError(f"label {label!r}: must be a digit 0-9" +
+                          ("" if digit_only else f" (or a number of at most {MAX_LABEL_CHARS} digits)"))
+    return text
+
+
+def check_writer(writer: str | None) -> str:
+    name = " ".join(str(writer or "").split()) or DEFAULT_WRITER
+    if len(name) > MAX_WRITER_CHARS or not name.isprintable():
+        raise SampleError(f"writer {writer!r}: use at most {MAX_WRITER_CHARS} printable characters")
+    return name
+
+
+def png_bytes(image) -> bytes:
+    """Any image (PIL, array, path or bytes) as PNG bytes, at most MAX_IMAGE_BYTES (larger
+    images are reduced until they fit: only the digit matters)."""
+    picture = load_image(image)
+    if picture.mode not in ("L", "LA", "RGB", "RGBA"):
+        picture = picture.convert("RGBA" if "A" in picture.getbands() else "RGB")
+    while True:
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG", compress_level=1)  # fast: saving must feel instant
+        if buffer.tell() <= MAX_IMAGE_BYTES:
+            return buffer.getvalue()
+        picture = picture.reduce(2)
+
+
+def input_bytes(model_input: np.ndarray | None) -> bytes | None:
+    """float [28, 28] in [0, 1] (or uint8) -> 784 bytes, uint8 row-major."""
+    if model_input is None:
+        return None
+    array = np.asarray(model_input)
+    if array.shape != (28, 28):
+        raise SampleError(f"a prepared input must be 28x28, not {array.shape}")
+    if array.dtype != np.uint8:
+        array = (np.clip(array, 0, 1) * 255).round().astype(np.uint8)
+    return array.tobytes()
+
+
+# -- the database ----------------------------------------------------------------------------
+class SampleStore:
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path else default_path()
+        self._ready = False
+
+    # -- connections -----------------------------------------------------------------------------
+    def _check_file(self) -> None:
+        """Refuse anything at our path that is not an SQLite file, before SQLite touches it."""
+        try:
+            with open(self.path, "rb") as handle:
+                head = handle.read(len(SQLITE_HEADER))
+        except FileNotFoundError:
+            return
+        except OSError as err:
+            raise SampleError(f"{self.path}: cannot be read ({err.strerror or err})") from None
+        if head and head != SQLITE_HEADER:
+            raise SampleError(f"{self.path} is not a samples database (not an SQLite file); it was left "
+                              "untouched. Move it away, or set DIGITS_STORE to use another folder.")
+
+    def _open(self) -> sqlite3.Connection:
+        self._check_file()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # Autocommit mode: transactions are explicit (`_transaction`), never implicit.
+            conn = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None,
+                                   check_same_thread=False)
+        except sqlite3.Error as err:
+            raise SampleError(f"{self.path}: cannot be opened ({err})") from None
+        try:
+            if not self._ready:
+                self._prepare(conn)
+                self._ready = True
+            conn.execute("PRAGMA foreign_keys = ON")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        """Check that the file is ours, create it when empty, migrate it when older."""
+        try:
+            application_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as err:
+            raise self._damaged(err) from None
+        fresh = application_id == 0 and version == 0 and not tables
+        if not fresh and application_id != APPLICATION_ID:
+            raise SampleError(f"{self.path} is an SQLite file of another program, not a samples database; it "
+                              "was left untouched. Move it away, or set DIGITS_STORE to use another folder.")
+        if version > SCHEMA_VERSION:
+            raise SampleError(f"{self.path} has schema version {version}, newer than this program's "
+                              f"{SCHEMA_VERSION}: update the program (the file was left untouched)")
+        if version < SCHEMA_VERSION:
+            migrate(conn, SCHEMA_VERSION)
+        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")  # persistent: set once per file
+
+    def _damaged(self, err: Exception) -> SampleError:
+        return SampleError(f"{self.path} is damaged or not a samples database ({err}); it was left untouched. "
+                           "Move it away (a new one is made), or restore a backup.")
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        conn = self._open()
+        try:
+            yield conn
+        except sqlite3.DatabaseError as err:
+            if isinstance(err, sqlite3.IntegrityError):
+                raise SampleError(f"refused by the database: {err}") from None
+            if isinstance(err, sqlite3.OperationalError) and "locked" in str(err):
+                raise SampleError(f"{self.path} is busy (another writer held it for {BUSY_SECONDS:.0f} s); "
+                                  "try again") from None
+            raise self._damaged(err) from None
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: all of it or none of it. IMMEDIATE takes the write lock at the
+        start, so two writers queue instead of one failing halfway."""
+        with self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    # -- writing -----------------------------------------------------------------------------------
+    def add(self, image, label, model_input: np.ndarray | None, *, predicted=None, confidence: float | None = None,
+            model_version: str | None = None, source: str = "canvas", writer: str | None = None) -> int:
+        """Save one sample; its id. `image`: the original (PIL, array, path or PNG/JPEG bytes)."""
+        [sample_id] = self.add_many([dict(image=image, label=label, model_input=model_input, predicted=predicted,
+                                          confidence=confidence, model_version=model_version, source=source,
+                                          writer=writer)])
+        return sample_id
+
+    def add_many(self, rows: Iterable[dict]) -> list[int]:
+        """Save several samples in one transaction (all or none); their ids."""
+        records = [self._record(**row) for row in rows]
+        with self._transaction() as conn:
+            return [conn.execute(
+                "INSERT INTO samples (label, image, model_input, predicted, confidence, model_version, source, "
+                "writer, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", record).lastrowid for record in records]
+
+    def _record(self, image, label, model_input, predicted=None, confidence=None, model_version=None,
+                source="canvas", writer=None) -> tuple:
+        if source not in SOURCES:
+            raise SampleError(f"source {source!r}: must be one of {', '.join(SOURCES)}")
+        label = check_label(label)
+        if model_input is None and len(label) == 1:
+            raise SampleError("a digit sample needs its prepared 28x28 input (no digit was found in the image)")
+        raw = image if isinstance(image, bytes) and image[:8] == b"\x89PNG\r\n\x1a\n" else png_bytes(image)
+        if len(raw) > MAX_IMAGE_BYTES:
+            raw = png_bytes(raw)
+        return (label, raw, input_bytes(model_input), None if predicted is None else str(predicted),
+                None if confidence is None else float(confidence), model_version, source, check_writer(writer),
+                time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+
+    def relabel(self, sample_id: int, label) -> None:
+        label = check_label(label)
+        with self._transaction() as conn:
+            if conn.execute("UPDATE samples SET label = ? WHERE id = ?", (label, int(sample_id))).rowcount == 0:
+                raise SampleError(f"no sample with id {sample_id}")
+
+    def delete(self, sample_id: int) -> None:
+        with self._transaction() as conn:
+            if conn.execute("DELETE FROM samples WHERE id = ?", (int(sample_id),)).rowcount == 0:
+                raise SampleError(f"no sample with id {sample_id}")
+
+    # -- reading -----------------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def count(self, writer: str | None = None) -> int:
+        if not self.exists():
+            return 0
+        with self._connection() as conn:
+            if writer is None:
+                return conn.execute("SELECT count(*) FROM samples").fetchone()[0]
+            return conn.execute("SELECT count(*) FROM samples WHERE writer = ?", (writer,)).fetchone()[0]
+
+    def counts(self) -> list[dict]:
+        """[{writer, label, samples, misread}] for every (writer, label) pair, sorted."""
+        if not self.exists():
+            return []
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT writer, label, count(*), sum(predicted IS NOT NULL AND predicted != label) "
+                "FROM samples GROUP BY writer, label ORDER BY writer, length(label), label").fetchall()
+        return [{"writer": w, "label": label, "samples": n, "misread": int(m or 0)} for w, label, n, m in rows]
+
+    def writers(self) -> list[str]:
+        return sorted({row["writer"] for row in self.counts()})
+
+    def _where(self, label: str | None, writer: str | None, misread: bool,
+               writers: Iterable[str] | None = None) -> tuple[str, list]:
+        clauses, params = [], []
+        if label is not None:
+            clauses.append("label = ?")
+            params.append(str(label))
+        if writer is not None:
+            clauses.append("writer = ?")
+            params.append(writer)
+        if writers is not None:
+            writers = list(writers)
+            clauses.append(f"writer IN ({', '.join('?' * len(writers))})")
+            params += writers
+        if misread:
+            clauses.append("predicted IS NOT NULL AND predicted != label")
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    def find(self, label: str | None = None, writer: str | None = None, misread: bool = False,
+             limit: int | None = None, offset: int = 0, writers: Iterable[str] | None = None) -> list[Sample]:
+        """Samples matching every filter given, newest first; `limit`/`offset` page through them."""
+        if not self.exists():
+            return []
+        where, params = self._where(label, writer, misread, writers)
+        page = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else ""
+        with self._connection() as conn:
+            rows = conn.execute(f"SELECT {COLUMNS} FROM samples{where} ORDER BY id DESC{page}", params).fetchall()
+        return [_sample(row) for row in rows]
+
+    def count_matching(self, label: str | None = None, writer: str | None = None, misread: bool = False) -> int:
+        if not self.exists():
+            return 0
+        where, params = self._where(label, writer, misread)
+        with self._connection() as conn:
+            return conn.execute(f"SELECT count(*) FROM samples{where}", params).fetchone()[0]
+
+    def get(self, sample_id: int) -> Sample:
+        with self._connection() as conn:
+            row = conn.execute(f"SELECT {COLUMNS} FROM samples WHERE id = ?", (int(sample_id),)).fetchone()
+        if row is None:
+            raise SampleError(f"no sample with id {sample_id}")
+        return _sample(row)
+
+    def images(self, ids: Iterable[int]) -> dict[int, bytes]:
+        """The original PNGs of these samples, by id."""
+        ids = [int(i) for i in ids]
+        if not ids:
+            return {}
+        with self._connection() as conn:
+            rows = conn.execute(f"SELECT id, image FROM samples WHERE id IN ({', '.join('?' * len(ids))})",
+                                ids).fetchall()
+        return dict(rows)
+
+    def image(self, sample_id: int) -> bytes:
+        found = self.images([sample_id])
+        if not found:
+            raise SampleError(f"no sample with id {sample_id}")
+        return found[int(sample_id)]
+
+
+def _sample(row) -> Sample:
+    sample_id, label, model_input, predicted, confidence, version, source, writer, created = row
+    array = None if model_input is None else np.frombuffer(model_input, np.uint8).reshape(28, 28)
+    return Sample(sample_id, label, array, predicted, confidence, version, source, writer, created)
+
+
+def migrate(conn: sqlite3.Connection, target: int) -> None:
+    """Run the migrations from the file's version up to `target`, all in one transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]  # re-read under the lock
+        for step in range(version, target):
+            for statement in _statements(MIGRATIONS[step]):
+                conn.execute(statement)
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        conn.execute(f"PRAGMA user_version = {max(version, target)}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _statements(script: str) -> list[str]:
+    """A migration script's statements (executescript would commit the transaction first)."""
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    return statements
+
+
+# -- training data ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainingSamples:
+    """The digit samples of some writers, split by id: `train` for fine-tuning, `held_out` never."""
+    ids: np.ndarray                     # int64 [N]
+    images: np.ndarray                  # uint8 [N, 28, 28], ink = 255
+    labels: np.ndarray                  # uint8 [N]
+    writers: list[str]                  # [N]
+    held_out: np.ndarray = field(repr=False)  # bool [N]
+
+    def part(self, held: bool) -> TrainingSamples:
+        keep = self.held_out == held
+        return TrainingSamples(self.ids[keep], self.images[keep], self.labels[keep],
+                               [w for w, k in zip(self.writers, keep) if k], self.held_out[keep])
+
+    def digest(self) -> str:
+        """SHA-256 of the ids, labels and inputs: which samples, exactly, a version saw."""
+        hasher = hashlib.sha256()
+        for sample_id, label, image in zip(self.ids, self.labels, self.images):
+            hasher.update(f"{sample_id}:{label}:".encode())
+            hasher.update(image.tobytes())
+        return hasher.hexdigest()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def training_samples(store: SampleStore, writers: Iterable[str] | None = None) -> TrainingSamples:
+    """Every single-digit sample (of `writers`, or of everyone when None), oldest first."""
+    samples = [s for s in reversed(store.find(writers=writers)) if s.is_digit]
+    return TrainingSamples(
+        ids=np.array([s.id for s in samples], np.int64),
+        images=np.stack([s.model_input for s in samples]) if samples else np.zeros((0, 28, 28), np.uint8),
+        labels=np.array([int(s.label) for s in samples], np.uint8),
+        writers=[s.writer for s in samples],
+        held_out=np.array([s.held_out for s in samples], bool))
+
+
+def writer_accuracy(predictor, samples: TrainingSamples) -> list[dict]:
+    """Accuracy of a predictor on each writer's samples: [{writer, samples, correct, accuracy}]."""
+    if not len(samples):
+        return []
+    predictions = predictor.probabilities(samples.images.astype(np.float32) / 255).argmax(axis=1)
+    rows = []
+    for writer in sorted(set(samples.writers)):
+        mine = np.array([w == writer for w in samples.writers])
+        correct = int((predictions[mine] == samples.labels[mine]).sum())
+        rows.append({"writer": writer, "samples": int(mine.sum()), "correct": correct,
+                     "accuracy": correct / int(mine.sum())})
+    return rows
+
+
+def compare(parent, child, samples: TrainingSamples) -> dict:
+    """Which samples a fine-tuned child reads right that its parent got wrong, and the reverse:
+    {fixed: [ids], broken: [ids], parent_correct, child_correct, samples}."""
+    if not len(samples):
+        return {"fixed": [], "broken": [], "parent_correct": 0, "child_correct": 0, "samples": 0}
+    images = samples.images.astype(np.float32) / 255
+    parent_right = parent.probabilities(images).argmax(axis=1) == samples.labels
+    child_right = child.probabilities(images).argmax(axis=1) == samples.labels
+    return {"fixed": samples.ids[child_right & ~parent_right].tolist(),
+            "broken": samples.ids[parent_right & ~child_right].tolist(),
+            "parent_correct": int(parent_right.sum()), "child_correct": int(child_right.sum()),
+            "samples": len(samples)}
+
+
+# -- zip export and import -------------------------------------------------------------------
+def export_zip(store: SampleStore, writer: str | None = None) -> bytes:
+    """The samples (of one writer, or all) as a zip: NNNNNN.png files and labels.csv (file,label,writer)."""
+    table = io.StringIO()
+    out = csv.writer(table, lineterminator="\n")
+    out.writerow(["file", "label", "writer"])
+    buffer = io.BytesIO()
+    samples = list(reversed(store.find(writer=writer)))
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # PNGs are compressed already
+        for start in range(0, len(samples), 500):  # a batch of images at a time: memory stays flat
+            chunk = samples[start:start + 500]
+            images = store.images(s.id for s in chunk)
+            for sample in chunk:
+                name = f"{sample.id:06d}.png"
+                archive.writestr(name, images[sample.id])
+                out.writerow([name, sample.label, sample.writer])
+        archive.writestr(LABELS_CSV, table.getvalue())
+    return buffer.getvalue()
+
+
+@dataclass
+class ImportReport:
+    added: list[int] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)   # "line 7: ...", one per skipped row
+
+    def summary(self) -> str:
+        text = f"imported {len(self.added)} sample{'s' * (len(self.added) != 1)}"
+        if self.problems:
+            text += f"; skipped {len(self.problems)} bad row{'s' * (len(self.problems) != 1)}"
+        return text
+
+
+IMAGE_MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG"}
+
+
+def read_import(raw: bytes, writer: str | None = None) -> tuple[list[dict], list[str]]:
+    """Check a zip of images + labels.csv (file,label[,writer]) row by row: (the good rows as
+    `add_many` takes them, 'line N: why' for each bad one). SampleError when the archive itself is
+    unusable (too big, not a zip, no labels.csv, no header). `writer` overrides the column."""
+    if len(raw) > MAX_ZIP_BYTES:
+        raise SampleError(f"the archive is {len(raw) / 1e6:.0f} MB; at most {MAX_ZIP_BYTES // 1_000_000} MB")
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(raw))
+        members = {info.filename: info for info in archive.infolist() if not info.is_dir()}
+    except (zipfile.BadZipFile, OSError, ValueError) as err:
+        raise SampleError(f"not a zip archive ({err})") from None
+    if len(members) > MAX_ZIP_MEMBERS:
+        raise SampleError(f"the archive holds {len(members)} files; at most {MAX_ZIP_MEMBERS}")
+    if LABELS_CSV not in members:
+        raise SampleError(f"the archive has no {LABELS_CSV} (columns file,label,writer; writer optional)")
+    if members[LABELS_CSV].file_size > 20_000_000:
+        raise SampleError(f"{LABELS_CSV} is too large")
+    try:
+        text = archive.read(LABELS_CSV).decode("utf-8-sig")
+    except (UnicodeDecodeError, zipfile.BadZipFile, OSError) as err:
+        raise SampleError(f"{LABELS_CSV} cannot be read as UTF-8 text ({err})") from None
+    reader = csv.reader(io.StringIO(text))
+    header = [cell.strip().lower() for cell in next(reader, [])]
+    if "file" not in header or "label" not in header:
+        raise SampleError(f"{LABELS_CSV} needs a header line with the columns file,label (writer optional); "
+                          f"it has {','.join(header) or 'nothing'}")
+    column = {name: header.index(name) for name in ("file", "label", "writer") if name in header}
+    override = check_writer(writer) if writer else None
+    rows, problems = [], []
+    for cells in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in cells):
+            continue
+        try:
+            rows.append(_import_row(archive, members, cells, column, override))
+        except SampleError as err:
+            problems.append(f"line {line}: {err}")
+    return rows, problems
+
+
+def _import_row(archive, members, cells, column, override) -> dict:
+    def cell(name):
+        return cells[column[name]].strip() if name in column and column[name] < len(cells) else ""
+
+    name = cell("file")
+    if not name:
+        raise SampleError("no file name")
+    if name not in members:
+        raise SampleError(f"{name}: not in the archive")
+    if members[name].file_size > MAX_IMAGE_BYTES:
+        raise SampleError(f"{name}: {members[name].file_size:,} bytes; at most {MAX_IMAGE_BYTES:,} per image")
+    label = check_label(cell("label"), digit_only=True)
+    writer = override or check_writer(cell("writer") or None)
+    raw = archive.read(name)
+    if not any(raw.startswith(magic) for magic in IMAGE_MAGIC):
+        raise SampleError(f"{name}: not a PNG or JPEG file")
+    try:
+        model_input = prepare(raw)
+    except ImageError as err:  # its message starts "image: " for bytes, which have no file name
+        raise SampleError(f"{name}: {str(err).removeprefix('image: ')}") from None
+    if model_input is None:
+        raise SampleError(f"{name}: no digit found in the image")
+    return dict(image=raw if raw.startswith(b"\x89PNG") else png_bytes(raw), label=label, model_input=model_input,
+                source="import", writer=writer)
+
+
+def import_zip(store: SampleStore, raw: bytes, writer: str | None = None) -> ImportReport:
+    """Import every good row of an archive in one transaction (all of them or, on any failure,
+    none); bad rows are reported by line and skipped."""
+    rows, problems = read_import(raw, writer)
+    return ImportReport(store.add_many(rows) if rows else [], problems)
