@@ -110,3 +110,18 @@ def robustness_bars(accuracy_by_version: Mapping[str, Mapping[str, float]]) -> g
                          yaxis=dict(range=[0, 1.1], tickformat=".0%", title="accuracy"),
                          legend=dict(orientation="h", y=1.12))
     return figure
+
+
+def sample_counts(counts: Iterable[Mapping]) -> go.Figure:
+    """Samples per label, one stacked colour per writer ({writer, label, samples} rows)."""
+    counts = list(counts)
+    labels = sorted({row["label"] for row in counts}, key=lambda label: (len(label), label))
+    figure = go.Figure()
+    for writer in sorted({row["writer"] for row in counts}):
+        mine = {row["label"]: row["samples"] for row in counts if row["writer"] == writer}
+        figure.add_trace(go.Bar(x=labels, y=[mine.get(label, 0) for label in labels], name=writer,
+                                hovertemplate=f"{writer} · %{{x}}: %{{y}} samples<extra></extra>"))
+    figure.update_layout(barmode="stack", height=260, margin=dict(l=10, r=10, t=30, b=10),
+                         title="Samples per label and writer", xaxis=dict(type="category", title="label"),
+                         yaxis=dict(title="samples"), legend=dict(orientation="h", y=1.15))
+    return figure

@@ -46,9 +46,19 @@ def compiled_model(config: TrainConfig, steps_per_epoch: int, start: keras.Model
     """A fresh model for the config (or `start`, a parent version's model, to fine-tune), seeded,
     compiled with Adam and its learning-rate schedule."""
     keras.utils.set_random_seed(config.seed)
-    model = build_model(config.preset) if start is None else start
+    model = build_model(config.preset) if start is None else _frozen_statistics(start)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate(config, steps_per_epoch)),
                   loss="categorical_crossentropy", metrics=["accuracy"], steps_per_execution=STEPS_PER_CALL)
+    return model
+
+
+def _frozen_statistics(model: keras.Model) -> keras.Model:
+    """A parent's batch-norm layers fixed (Keras then runs them in inference mode): a short
+    fine-tune on a small mix would otherwise re-estimate MNIST's activation statistics from it
+    and forget MNIST faster (Keras' transfer-learning guide does the same)."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
     return model
 
 
