@@ -29,7 +29,7 @@ def gallery(label, writer, misread: bool) -> list:
         st.info("No sample matches these filters.")
         return []
     pages = -(-matching // PAGE_SIZE)
-    page = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, key="samples_page")
+    page = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, key="samples_page", width=200)
     shown = samples.find(label, writer, misread, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     st.caption(f"{matching:,} matching samples; showing {len(shown)} (newest first).")
     images = samples.images(sample.id for sample in shown)
