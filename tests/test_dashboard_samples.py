@@ -81,8 +81,8 @@ def test_the_samples_page_counts_filters_pages_relabels_and_deletes(open_page, s
     app = open_page("samples")
     assert app.title[0].value == "Samples"
     assert {m.label: m.value for m in app.metric} == {"Samples": "30", "Writers": "2", "Mis-read when saved": "10"}
-    figure = json.loads(app.get("plotly_chart")[0].proto.spec)
-    assert {trace["name"] for trace in figure["data"]} == {"ann", "bob"}
+    [chart] = [html.proto.body for html in app.get("html") if "Samples per label" in html.proto.body]
+    assert 'title="ann · 7: 10"' in chart and 'title="bob · 1: 5"' in chart and "1: 10; 7: 20" in chart
     assert len(app.get("image")[0].proto.imgs) + sum(len(i.proto.imgs) for i in app.get("image")[1:]) == 24
 
     app.number_input(key="samples_page").set_value(2).run()

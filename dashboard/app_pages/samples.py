@@ -19,7 +19,7 @@ def show_counts(counts: list[dict]) -> None:
     for column, (label, value) in zip(st.columns(3), (("Samples", total), ("Writers", len(writers)),
                                                       ("Mis-read when saved", misread))):
         column.metric(label, f"{value:,}")
-    st.plotly_chart(charts.sample_counts(counts), key="sample_counts", config={"displayModeBar": False})
+    st.html(charts.sample_counts(counts))
 
 
 def gallery(label, writer, misread: bool) -> list:
