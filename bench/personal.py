@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -75,26 +76,32 @@ def main() -> None:
     for run in range(args.runs):
         name = f"personal-{run + 1}"
         load = os.getloadavg()[0]
+        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run(["nice", "-n", "5", sys.executable, "train.py", "--preset", "personal", "--from",
                                "default", "--samples", "--writer", WRITER, "--name", name, "--seed", str(run)],
                               cwd=ROOT, env=env, capture_output=True, text=True)
         seconds = time.perf_counter() - started
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # CPU time the run used: on this idle 2-core machine its wall time lies between half of it
+        # (both cores busy throughout) and all of it; on a shared machine the wall time is longer.
+        cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
         if done.returncode != 0:
             raise SystemExit(done.stderr[-3000:])
         child = single_image_predictor(store, name)
         meta = store.meta(name)
-        record = {"version": name, "wall_seconds": round(seconds, 1), "train_seconds": meta["train_seconds"],
+        record = {"version": name, "wall_seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
+                  "train_seconds": meta["train_seconds"],
                   "load_before": round(load, 2), "other_accuracy": accuracy_on(child, other_inputs, other_labels),
                   "held_out": writer_accuracy(child, held_out),
                   "mnist_test_accuracy": meta["test"]["accuracy"], "fine_tune": meta["fine_tune"]}
         result["runs"].append(record)
-        print(f"{name}: {seconds:.1f} s wall (load {load:.2f} before), other samples "
+        print(f"{name}: {seconds:.1f} s wall, {cpu:.1f} s CPU (load {load:.2f} before), other samples "
               f"{record['other_accuracy']:.2%}, held-out {record['held_out'][0]['accuracy']:.2%}, "
               f"MNIST test {record['mnist_test_accuracy']:.2%}", flush=True)
     runs = result["runs"]
     result["median"] = {key: statistics.median(r[key] for r in runs)
-                        for key in ("wall_seconds", "other_accuracy", "mnist_test_accuracy")}
+                        for key in ("wall_seconds", "cpu_seconds", "other_accuracy", "mnist_test_accuracy")}
     print("median:", json.dumps(result["median"]))
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -83,13 +83,12 @@ def time_page_server_side(root: Path, runs: int = 5) -> list[float]:
 
 
 def time_page_in_browser(root: Path, runs: int = 5) -> list[float]:
-    from dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, start_dashboard, stop_process_group
+    from dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, dashboard_server
     from digits.store import ModelStore
     from playwright.sync_api import sync_playwright
 
-    url, server = start_dashboard(ModelStore(root), "bench-samples-streamlit.log")
     times = []
-    try:
+    with dashboard_server(ModelStore(root), "bench-samples-streamlit.log") as url:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             for run in range(runs + 1):  # the first visit warms the server's imports: not counted
@@ -103,8 +102,6 @@ def time_page_in_browser(root: Path, runs: int = 5) -> list[float]:
                     times.append(time.perf_counter() - started)
                 page.context.close()
             browser.close()
-    finally:
-        stop_process_group(server)
     return times
 
 

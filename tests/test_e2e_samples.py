@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from dashboard_helpers import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, DIGIT_STROKES, draw_strokes, save_screenshot,
-                               start_dashboard, stop_process_group, wait_until_app_idle)
+from dashboard_helpers import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, DIGIT_STROKES, dashboard_server, draw_strokes,
+                               save_screenshot, wait_until_app_idle)
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -19,11 +19,8 @@ WAIT_MS = 60_000
 
 @pytest.fixture
 def app_url(store, request):
-    url, server = start_dashboard(store, f"{request.module.__name__}-streamlit.log")
-    try:
+    with dashboard_server(store, f"{request.module.__name__}-streamlit.log") as url:
         yield url
-    finally:
-        stop_process_group(server)
 
 
 def test_a_drawn_digit_corrected_on_the_predict_page_appears_on_the_samples_page(app_url, store, request):

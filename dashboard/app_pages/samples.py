@@ -41,6 +41,17 @@ def gallery(label, writer, misread: bool) -> list:
     return shown
 
 
+def change(action, done: str) -> None:
+    """Run a change to the database; say `done` after the rerun that shows it, or why it failed."""
+    try:
+        action()
+    except SampleError as err:
+        st.error(str(err))
+    else:
+        notify_after_rerun(done)
+        st.rerun()
+
+
 def edit(shown: list) -> None:
     """Relabel or delete one of the samples on this page."""
     by_id = {sample.id: sample for sample in shown}
@@ -51,23 +62,12 @@ def edit(shown: list) -> None:
     with relabel_column.form("relabel", border=False):
         new_label = st.text_input("New label", value=sample.label, max_chars=40, key="samples_new_label")
         if st.form_submit_button("Relabel", icon=":material/edit:"):
-            try:
-                samples.relabel(sample.id, new_label)
-            except SampleError as err:
-                st.error(str(err))
-            else:
-                notify_after_rerun(f"Sample #{sample.id} is now labelled {new_label.strip()}.")
-                st.rerun()
+            change(lambda: samples.relabel(sample.id, new_label),
+                   f"Sample #{sample.id} is now labelled {new_label.strip()}.")
     with delete_column.popover("Delete…", icon=":material/delete:"):
         st.write(f"Delete sample **#{sample.id}** ({sample.label} by {sample.writer}) for good?")
         if st.button("Delete for good", type="primary", key="confirm_delete_sample"):
-            try:
-                samples.delete(sample.id)
-            except SampleError as err:
-                st.error(str(err))
-            else:
-                notify_after_rerun(f"Deleted sample #{sample.id}.")
-                st.rerun()
+            change(lambda: samples.delete(sample.id), f"Deleted sample #{sample.id}.")
 
 
 def import_form() -> None:
