@@ -203,3 +203,34 @@ def test_evaluate_shows_each_writer_s_held_out_accuracy_and_the_parent_compariso
         assert rows[writer]["held-out samples"] == len(mine)
     assert f"`default` → `{copied_default}`** on the {len(held)} held-out samples" in texts(app.markdown)
     assert "0 fixed" in texts(app.markdown) and "0 broken" in texts(app.markdown)  # the same weights
+
+
+def number_reading_page():
+    """A page with only the controls, under a whole number's reading (Number mode places them so)."""
+    import numpy as np
+
+    from dashboard.samples_view import Reading, feedback_controls
+
+    image = np.zeros((60, 200, 4), np.uint8)
+    image[..., 3] = 255
+    image[20:40, 20:180, :3] = 255
+    feedback_controls("number", Reading(image, None, "2025", 0.71, "numbers-v1", "canvas"), number=True)
+
+
+def test_the_controls_under_a_number_reading_take_its_digits_as_the_label(store, samples):
+    from streamlit.testing.v1 import AppTest
+
+    app = AppTest.from_function(number_reading_page, default_timeout=60).run()
+    assert not [b for b in app.button if b.label in "0123456789"], "a number has no digit buttons"
+    app.text_input(key="number-number").set_value("20x6")
+    next(b for b in app.button if b.label == "Save with this number").click().run()
+    assert "Not saved: label '20x6'" in texts(app.error) and samples.count() == 0
+    app.text_input(key="number-number").set_value("2026")
+    next(b for b in app.button if b.label == "Save with this number").click().run()
+    [sample] = samples.find()
+    assert (sample.label, sample.predicted, sample.model_input, sample.model_version) == \
+        ("2026", "2025", None, "numbers-v1")
+    assert "Saved a 2026 for me" in app.toast[0].value
+    app = AppTest.from_function(number_reading_page, default_timeout=60).run()
+    next(b for b in app.button if b.label == "Right").click().run()
+    assert [s.label for s in samples.find()] == ["2025", "2026"]
