@@ -32,7 +32,7 @@ RESULTS = ROOT / "bench" / "results" / "samples_db.json"
 
 def canvas_of(image) -> np.ndarray:
     """A writer's sample as the 280x280 RGBA canvas delivers a drawing (white ink on black)."""
-    from PIL import Image, ImageOps
+    from PIL import ImageOps
 
     grey = ImageOps.invert(image.convert("L")).resize((280, 280))
     rgba = np.zeros((280, 280, 4), np.uint8)

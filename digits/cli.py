@@ -175,8 +175,9 @@ def cmd_samples(args, store: ModelStore) -> int:
         count = samples.count(args.writer) if samples.exists() else 0
         print(f"wrote {count} sample{'s' * (count != 1)} to {args.zip}")
         return 0
+    sample = samples.get(args.id)
     samples.delete(args.id)
-    print(f"deleted sample {args.id}")
+    print(f"deleted sample {args.id} (label {sample.label}, writer {sample.writer})")
     return 0
 
 

@@ -92,7 +92,7 @@ class SampleError(RuntimeError):
 
 @dataclass(frozen=True)
 class Sample:
-    """One labelled sample, without its original image (`SampleStore.image(id)` reads that)."""
+    """One labelled sample, without its original image (`SampleStore.images(ids)` reads those)."""
     id: int
     label: str                        # "0".."9", or a number's digit string
     model_input: np.ndarray | None = field(repr=False)  # uint8 [28, 28], ink = 255 (None: a whole number)
@@ -308,14 +308,6 @@ class SampleStore:
     def exists(self) -> bool:
         return self.path.is_file()
 
-    def count(self, writer: str | None = None) -> int:
-        if not self.exists():
-            return 0
-        with self._connection() as conn:
-            if writer is None:
-                return conn.execute("SELECT count(*) FROM samples").fetchone()[0]
-            return conn.execute("SELECT count(*) FROM samples WHERE writer = ?", (writer,)).fetchone()[0]
-
     def counts(self) -> list[dict]:
         """[{writer, label, samples, misread}] for every (writer, label) pair, sorted."""
         if not self.exists():
@@ -357,7 +349,8 @@ class SampleStore:
             rows = conn.execute(f"SELECT {COLUMNS} FROM samples{where} ORDER BY id DESC{page}", params).fetchall()
         return [_sample(row) for row in rows]
 
-    def count_matching(self, label: str | None = None, writer: str | None = None, misread: bool = False) -> int:
+    def count(self, writer: str | None = None, label: str | None = None, misread: bool = False) -> int:
+        """How many samples match every filter given (all of them by default)."""
         if not self.exists():
             return 0
         where, params = self._where(label, writer, misread)
@@ -380,12 +373,6 @@ class SampleStore:
             rows = conn.execute(f"SELECT id, image FROM samples WHERE id IN ({', '.join('?' * len(ids))})",
                                 ids).fetchall()
         return dict(rows)
-
-    def image(self, sample_id: int) -> bytes:
-        found = self.images([sample_id])
-        if not found:
-            raise SampleError(f"no sample with id {sample_id}")
-        return found[int(sample_id)]
 
 
 def _sample(row) -> Sample:

@@ -92,7 +92,7 @@ def test_the_samples_page_counts_filters_pages_relabels_and_deletes(open_page, s
     app.toggle(key="samples_misread").set_value(True).run()
     captions = [c for i in app.get("image") for c in (img.caption for img in i.proto.imgs)]
     assert captions and all(" · 1 · read as 7 · ann" in caption for caption in captions)
-    assert len(captions) == samples.count_matching("1", "ann", misread=True) == 5
+    assert len(captions) == samples.count(writer="ann", label="1", misread=True) == 5
 
     # Relabel the chosen one; it then leaves the mis-read filter.
     chosen = app.selectbox(key="samples_chosen").value

@@ -46,7 +46,7 @@ def test_a_sample_keeps_every_field_in_a_wal_database_beside_the_store(samples, 
         == ("7", "1", 0.83, "default", "canvas", "Ann Lee")
     assert sample.misread and sample.created
     np.testing.assert_array_equal(sample.model_input, (model_input * 255).round().astype(np.uint8))
-    original = Image.open(io.BytesIO(samples.image(sample_id)))
+    original = Image.open(io.BytesIO(samples.images([sample_id])[sample_id]))
     assert original.format == "PNG" and np.array_equal(np.asarray(original), image)
     # A number's digit string (Number mode) is a label too, with no 28x28 input.
     number_id = samples.add(image, "2026", None, predicted="2025", source="upload")
@@ -196,7 +196,7 @@ def test_export_then_import_round_trips_images_labels_and_writers(samples, tmp_p
     assert len(report.added) == 3 and report.problems == []
     for old, new in zip(reversed(samples.find()), reversed(other.find())):
         assert (new.label, new.writer, new.source) == (old.label, old.writer, "import")
-        assert samples.image(old.id) == other.image(new.id)
+        assert samples.images([old.id])[old.id] == other.images([new.id])[new.id]
         np.testing.assert_array_equal(old.model_input, new.model_input)
     # --writer overrides the file's column.
     third = db.SampleStore(tmp_path / "third.db")
@@ -239,7 +239,8 @@ def test_import_skips_bad_rows_naming_their_lines_and_keeps_the_good_ones(sample
     assert "no digit" in report.problems[2] and "0-9" in report.problems[3]
     assert "not in the archive" in report.problems[4]
     assert [(s.label, s.writer, s.source) for s in samples.find()] == [("7", "me", "import")] * 2
-    assert Image.open(io.BytesIO(samples.image(report.added[1]))).format == "PNG"  # the JPEG, stored as PNG
+    jpeg_id = report.added[1]
+    assert Image.open(io.BytesIO(samples.images([jpeg_id])[jpeg_id])).format == "PNG"  # the JPEG, stored as PNG
 
 
 def test_an_import_that_fails_halfway_leaves_nothing(samples, monkeypatch):

@@ -24,7 +24,7 @@ def show_counts(counts: list[dict]) -> None:
 
 def gallery(label, writer, misread: bool) -> list:
     """One page of the matching samples, newest first, as a grid; the samples shown."""
-    matching = samples.count_matching(label, writer, misread)
+    matching = samples.count(writer, label, misread)
     if not matching:
         st.info("No sample matches these filters.")
         return []
