@@ -21,8 +21,14 @@ THUMBNAIL_SIDE = 96
 
 
 def sample_store() -> SampleStore:
-    """The samples database beside the model store (env DIGITS_STORE moves both)."""
-    return SampleStore(model_store().root / DB_NAME)
+    """The samples database beside the model store (env DIGITS_STORE moves both), one open
+    connection per file for the whole server."""
+    return _cached_sample_store(str(model_store().root / DB_NAME))
+
+
+@st.cache_resource(show_spinner=False)
+def _cached_sample_store(path: str) -> SampleStore:
+    return SampleStore(path)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import csv
 import hashlib
 import io
 import sqlite3
+import threading
 import time
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -173,9 +174,15 @@ def input_bytes(model_input: np.ndarray | None) -> bytes | None:
 
 # -- the database ----------------------------------------------------------------------------
 class SampleStore:
+    """The database at `path`, through one connection opened on first use and kept: closing the
+    last connection to a WAL database checkpoints and removes its WAL file, which would cost
+    every save a rewrite. The connection serves one thread at a time (dashboard sessions are
+    threads); other processes have their own, and SQLite's locks order the writers."""
+
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path else default_path()
-        self._ready = False
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
 
     # -- connections -----------------------------------------------------------------------------
     def _check_file(self) -> None:
@@ -201,34 +208,33 @@ class SampleStore:
         except sqlite3.Error as err:
             raise SampleError(f"{self.path}: cannot be opened ({err})") from None
         try:
-            if not self._ready:
-                self._prepare(conn)
-                self._ready = True
-            conn.execute("PRAGMA foreign_keys = ON")
+            self._prepare(conn)
         except BaseException:
             conn.close()
             raise
         return conn
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
-        """Check that the file is ours, create it when empty, migrate it when older."""
+        """Check that the file is ours, create it when empty, migrate it when older: in one
+        transaction, so a second process creating it at the same moment sees it before or after."""
         try:
-            application_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            with _immediate(conn):
+                application_id = conn.execute("PRAGMA application_id").fetchone()[0]
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                fresh = application_id == 0 and version == 0 and not tables
+                if not fresh and application_id != APPLICATION_ID:
+                    raise SampleError(f"{self.path} is an SQLite file of another program, not a samples database; "
+                                      "it was left untouched. Move it away, or set DIGITS_STORE to use another "
+                                      "folder.")
+                if version > SCHEMA_VERSION:
+                    raise SampleError(f"{self.path} has schema version {version}, newer than this program's "
+                                      f"{SCHEMA_VERSION}: update the program (the file was left untouched)")
+                _migrate(conn, version, SCHEMA_VERSION)
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")  # persistent: set once per file
         except sqlite3.DatabaseError as err:
             raise self._damaged(err) from None
-        fresh = application_id == 0 and version == 0 and not tables
-        if not fresh and application_id != APPLICATION_ID:
-            raise SampleError(f"{self.path} is an SQLite file of another program, not a samples database; it "
-                              "was left untouched. Move it away, or set DIGITS_STORE to use another folder.")
-        if version > SCHEMA_VERSION:
-            raise SampleError(f"{self.path} has schema version {version}, newer than this program's "
-                              f"{SCHEMA_VERSION}: update the program (the file was left untouched)")
-        if version < SCHEMA_VERSION:
-            migrate(conn, SCHEMA_VERSION)
-        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            conn.execute("PRAGMA journal_mode = WAL")  # persistent: set once per file
 
     def _damaged(self, err: Exception) -> SampleError:
         return SampleError(f"{self.path} is damaged or not a samples database ({err}); it was left untouched. "
@@ -236,31 +242,31 @@ class SampleStore:
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
-        conn = self._open()
-        try:
-            yield conn
-        except sqlite3.DatabaseError as err:
-            if isinstance(err, sqlite3.IntegrityError):
-                raise SampleError(f"refused by the database: {err}") from None
-            if isinstance(err, sqlite3.OperationalError) and "locked" in str(err):
-                raise SampleError(f"{self.path} is busy (another writer held it for {BUSY_SECONDS:.0f} s); "
-                                  "try again") from None
-            raise self._damaged(err) from None
-        finally:
-            conn.close()
+        with self._lock:
+            if self._conn is None:
+                self._conn = self._open()
+            try:
+                yield self._conn
+            except sqlite3.DatabaseError as err:
+                if isinstance(err, sqlite3.IntegrityError):
+                    raise SampleError(f"refused by the database: {err}") from None
+                if isinstance(err, sqlite3.OperationalError) and "locked" in str(err):
+                    raise SampleError(f"{self.path} is busy (another writer held it for {BUSY_SECONDS:.0f} s); "
+                                      "try again") from None
+                self.close()  # the next call checks the file afresh
+                raise self._damaged(err) from None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: all of it or none of it. IMMEDIATE takes the write lock at the
-        start, so two writers queue instead of one failing halfway."""
-        with self._connection() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        """One write transaction: all of it or none of it."""
+        with self._connection() as conn, _immediate(conn):
+            yield conn
 
     # -- writing -----------------------------------------------------------------------------------
     def add(self, image, label, model_input: np.ndarray | None, *, predicted=None, confidence: float | None = None,
@@ -381,20 +387,34 @@ def _sample(row) -> Sample:
     return Sample(sample_id, label, array, predicted, confidence, version, source, writer, created)
 
 
-def migrate(conn: sqlite3.Connection, target: int) -> None:
-    """Run the migrations from the file's version up to `target`, all in one transaction."""
+@contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """A transaction that takes the write lock at its start (BEGIN IMMEDIATE), so two writers
+    queue (up to BUSY_SECONDS) instead of one failing halfway; rolled back on any error."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]  # re-read under the lock
-        for step in range(version, target):
-            for statement in _statements(MIGRATIONS[step]):
-                conn.execute(statement)
-        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        conn.execute(f"PRAGMA user_version = {max(version, target)}")
+        yield
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def migrate(conn: sqlite3.Connection, target: int) -> None:
+    """Bring a file up to schema version `target`, in one transaction."""
+    with _immediate(conn):
+        _migrate(conn, conn.execute("PRAGMA user_version").fetchone()[0], target)
+
+
+def _migrate(conn: sqlite3.Connection, version: int, target: int) -> None:
+    """Run MIGRATIONS[version:target] inside the caller's transaction."""
+    if version >= target:
+        return
+    for step in range(version, target):
+        for statement in _statements(MIGRATIONS[step]):
+            conn.execute(statement)
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute(f"PRAGMA user_version = {target}")
 
 
 def _statements(script: str) -> list[str]:

@@ -81,25 +81,27 @@ def test_a_write_is_one_transaction_all_or_nothing(samples, monkeypatch):
 
 
 WRITER_SCRIPT = """
-import sys, time
+import pathlib, sys, time
 from digits.samples import SampleStore
 from dashboard_helpers import drawn_seven_rgba
 from digits.preprocessing import prepare
 image = drawn_seven_rgba(); model_input = prepare(image)
 store = SampleStore(sys.argv[1])
-start = float(sys.argv[3])
-while time.time() < start:
-    time.sleep(0.005)
+ready = pathlib.Path(sys.argv[3])
+(ready / sys.argv[2]).touch()
+while len(list(ready.iterdir())) < 2:  # both processes start saving at the same moment
+    time.sleep(0.001)
 for _ in range(40):
     store.add(image, 7, model_input, writer=sys.argv[2], model_version="default")
 print("ok")
 """
 
 
-def test_two_sessions_saving_at_once_both_succeed(samples):
-    import time
-
-    start = str(time.time() + 3)  # both processes begin saving at the same moment
+def test_two_sessions_saving_at_once_both_succeed(samples, tmp_path):
+    """Two processes create the database and save 40 samples each, all at once."""
+    ready = tmp_path / "ready"
+    ready.mkdir()
+    start = str(ready)
     env = {"PYTHONPATH": f"{ROOT}:{ROOT / 'tests'}"}
     writers = [subprocess.Popen([sys.executable, "-c", WRITER_SCRIPT, str(samples.path), name, start], cwd=ROOT,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
