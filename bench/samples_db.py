@@ -82,25 +82,30 @@ def time_page_server_side(root: Path, runs: int = 5) -> list[float]:
     return times
 
 
-def time_page_in_browser(root: Path, runs: int = 5) -> list[float]:
+def time_pages_in_browser(root: Path, runs: int = 5) -> dict[str, list[float]]:
+    """Seconds from navigating to a page until it is drawn and its script has finished: the
+    Samples page (24 images shown), and as the baseline of the same run the Models page (its
+    table shown), which reads nothing but a few small JSON files."""
     from dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, dashboard_server
     from digits.store import ModelStore
     from playwright.sync_api import sync_playwright
 
-    times = []
+    ready = {"samples": lambda page: page.locator('[data-testid="stImage"] img').nth(23),
+             "models": lambda page: page.locator('[data-testid="stDataFrame"]').first}
+    times = {name: [] for name in ready}
     with dashboard_server(ModelStore(root), "bench-samples-streamlit.log") as url:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            for run in range(runs + 1):  # the first visit warms the server's imports: not counted
-                page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
-                started = time.perf_counter()
-                page.goto(f"{url}/samples")
-                page.get_by_text("matching samples; showing 24").wait_for(timeout=60_000)
-                page.locator('[data-testid="stImage"] img').nth(23).wait_for(timeout=60_000)
-                page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=60_000)
-                if run:
-                    times.append(time.perf_counter() - started)
-                page.context.close()
+            for run in range(runs + 1):  # the first visits warm the server's imports: not counted
+                for name, locate in ready.items():
+                    page = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
+                    started = time.perf_counter()
+                    page.goto(f"{url}/{name}")
+                    locate(page).wait_for(timeout=60_000)
+                    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=60_000)
+                    if run:
+                        times[name].append(time.perf_counter() - started)
+                    page.context.close()
             browser.close()
     return times
 
@@ -121,12 +126,13 @@ def main() -> None:
     fill_seconds = time.perf_counter() - started
     saves = time_saves(store, canvases, inputs, labels)
     server = time_page_server_side(root)
-    browser = time_page_in_browser(root)
+    browser = time_pages_in_browser(root)
     result = {
         "load_before": round(load, 2), "samples": store.count(), "fill_seconds": round(fill_seconds, 2),
         "save_ms": {"p50": statistics.median(saves), "p95": float(np.percentile(saves, 95)), "calls": SAVES},
         "page_server_seconds": {"median": statistics.median(server), "runs": server},
-        "page_browser_seconds": {"median": statistics.median(browser), "runs": browser},
+        "page_browser_seconds": {name: {"median": statistics.median(runs), "runs": runs}
+                                 for name, runs in browser.items()},
     }
     print(json.dumps(result, indent=2))
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
