@@ -47,7 +47,8 @@ def main() -> None:
 
     from digits.predict import single_image_predictor
     from digits.preprocessing import prepare
-    from digits.samples import SampleStore, training_samples, writer_accuracy
+    from digits.personal import training_samples, writer_accuracy
+    from digits.samples import SampleStore
     from digits.store import ModelStore
 
     root = Path(tempfile.mkdtemp(prefix="bench-personal-"))

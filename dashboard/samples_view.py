@@ -13,8 +13,8 @@ import numpy as np
 import streamlit as st
 
 from dashboard.common import enlarged, load_single_image_predictor, model_store
-from digits.samples import DB_NAME, DEFAULT_WRITER, SampleError, SampleStore, check_label, check_writer, compare, \
-    training_samples, writer_accuracy
+from digits.personal import compare, training_samples, writer_accuracy
+from digits.samples import DB_NAME, DEFAULT_WRITER, SampleError, SampleStore, check_label, check_writer
 
 WRITER_KEY = "samples_writer"      # the writer's name, remembered for the whole session
 THUMBNAIL_SIDE = 96

@@ -152,6 +152,7 @@ def cmd_models(args, store: ModelStore) -> int:
 
 def cmd_samples(args, store: ModelStore) -> int:
     from digits import samples as db
+    from digits.sample_archive import export_zip, import_zip
 
     samples = db.SampleStore(store.root / db.DB_NAME)
     if args.action == "list":
@@ -163,13 +164,13 @@ def cmd_samples(args, store: ModelStore) -> int:
             raw = open(args.zip, "rb").read()
         except OSError as err:
             raise db.SampleError(f"{args.zip}: cannot be read ({err.strerror or err})") from None
-        report = db.import_zip(samples, raw, args.writer)
+        report = import_zip(samples, raw, args.writer)
         for problem in report.problems:
             print(f"{args.zip}: {problem}", file=sys.stderr)
         print(f"{args.zip}: {report.summary()}")
         return 0 if report.added or not report.problems else 1
     if args.action == "export":
-        raw = db.export_zip(samples, args.writer)
+        raw = export_zip(samples, args.writer)
         with open(args.zip, "wb") as handle:
             handle.write(raw)
         count = samples.count(args.writer) if samples.exists() else 0

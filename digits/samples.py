@@ -9,17 +9,16 @@ A file at that path that is not ours (another program's SQLite file, a damaged o
 else) raises SampleError and is never written to.
 
 The samples are split once, by id, into 80% for fine-tuning and 20% held out (`held_out`).
+Zip import/export: digits/sample_archive.py; what a fine-tune trains on: digits/personal.py.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import sqlite3
 import threading
 import time
-import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,20 +26,17 @@ from pathlib import Path
 
 import numpy as np
 
-from digits.preprocessing import ImageError, load_image, prepare
+from digits.preprocessing import load_image
 
 DB_NAME = "samples.db"
 APPLICATION_ID = 0x44474954          # "DGIT": marks the file as this project's samples database
 BUSY_SECONDS = 10.0                  # how long a writer waits for another writer's transaction
 MAX_IMAGE_BYTES = 1_000_000          # an original image, as stored (PNG)
-MAX_ZIP_BYTES = 200_000_000          # an import archive
-MAX_ZIP_MEMBERS = 20_000
 DEFAULT_WRITER = "me"
 MAX_WRITER_CHARS = 60
 MAX_LABEL_CHARS = 40                 # a number's digit string
 SOURCES = ("canvas", "upload", "import")
 HELD_OUT_EVERY = 5                   # one sample in five is held out
-LABELS_CSV = "labels.csv"
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 # MIGRATIONS[i] upgrades schema version i to i + 1 (version 0: an empty file).
@@ -426,177 +422,3 @@ def _statements(script: str) -> list[str]:
             statements.append(pending.strip())
             pending = ""
     return statements
-
-
-# -- training data ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TrainingSamples:
-    """The digit samples of some writers, split by id: `train` for fine-tuning, `held_out` never."""
-    ids: np.ndarray                     # int64 [N]
-    images: np.ndarray                  # uint8 [N, 28, 28], ink = 255
-    labels: np.ndarray                  # uint8 [N]
-    writers: list[str]                  # [N]
-    held_out: np.ndarray = field(repr=False)  # bool [N]
-
-    def part(self, held: bool) -> TrainingSamples:
-        keep = self.held_out == held
-        return TrainingSamples(self.ids[keep], self.images[keep], self.labels[keep],
-                               [w for w, k in zip(self.writers, keep) if k], self.held_out[keep])
-
-    def digest(self) -> str:
-        """SHA-256 of the ids, labels and inputs: which samples, exactly, a version saw."""
-        hasher = hashlib.sha256()
-        for sample_id, label, image in zip(self.ids, self.labels, self.images):
-            hasher.update(f"{sample_id}:{label}:".encode())
-            hasher.update(image.tobytes())
-        return hasher.hexdigest()
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
-def training_samples(store: SampleStore, writers: Iterable[str] | None = None) -> TrainingSamples:
-    """Every single-digit sample (of `writers`, or of everyone when None), oldest first."""
-    samples = [s for s in reversed(store.find(writers=writers)) if s.is_digit]
-    return TrainingSamples(
-        ids=np.array([s.id for s in samples], np.int64),
-        images=np.stack([s.model_input for s in samples]) if samples else np.zeros((0, 28, 28), np.uint8),
-        labels=np.array([int(s.label) for s in samples], np.uint8),
-        writers=[s.writer for s in samples],
-        held_out=np.array([s.held_out for s in samples], bool))
-
-
-def writer_accuracy(predictor, samples: TrainingSamples) -> list[dict]:
-    """Accuracy of a predictor on each writer's samples: [{writer, samples, correct, accuracy}]."""
-    if not len(samples):
-        return []
-    predictions = predictor.probabilities(samples.images.astype(np.float32) / 255).argmax(axis=1)
-    rows = []
-    for writer in sorted(set(samples.writers)):
-        mine = np.array([w == writer for w in samples.writers])
-        correct = int((predictions[mine] == samples.labels[mine]).sum())
-        rows.append({"writer": writer, "samples": int(mine.sum()), "correct": correct,
-                     "accuracy": correct / int(mine.sum())})
-    return rows
-
-
-def compare(parent, child, samples: TrainingSamples) -> dict:
-    """Which samples a fine-tuned child reads right that its parent got wrong, and the reverse:
-    {fixed: [ids], broken: [ids], parent_correct, child_correct, samples}."""
-    if not len(samples):
-        return {"fixed": [], "broken": [], "parent_correct": 0, "child_correct": 0, "samples": 0}
-    images = samples.images.astype(np.float32) / 255
-    parent_right = parent.probabilities(images).argmax(axis=1) == samples.labels
-    child_right = child.probabilities(images).argmax(axis=1) == samples.labels
-    return {"fixed": samples.ids[child_right & ~parent_right].tolist(),
-            "broken": samples.ids[parent_right & ~child_right].tolist(),
-            "parent_correct": int(parent_right.sum()), "child_correct": int(child_right.sum()),
-            "samples": len(samples)}
-
-
-# -- zip export and import -------------------------------------------------------------------
-def export_zip(store: SampleStore, writer: str | None = None) -> bytes:
-    """The samples (of one writer, or all) as a zip: NNNNNN.png files and labels.csv (file,label,writer)."""
-    table = io.StringIO()
-    out = csv.writer(table, lineterminator="\n")
-    out.writerow(["file", "label", "writer"])
-    buffer = io.BytesIO()
-    samples = list(reversed(store.find(writer=writer)))
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # PNGs are compressed already
-        for start in range(0, len(samples), 500):  # a batch of images at a time: memory stays flat
-            chunk = samples[start:start + 500]
-            images = store.images(s.id for s in chunk)
-            for sample in chunk:
-                name = f"{sample.id:06d}.png"
-                archive.writestr(name, images[sample.id])
-                out.writerow([name, sample.label, sample.writer])
-        archive.writestr(LABELS_CSV, table.getvalue())
-    return buffer.getvalue()
-
-
-@dataclass
-class ImportReport:
-    added: list[int] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)   # "line 7: ...", one per skipped row
-
-    def summary(self) -> str:
-        text = f"imported {len(self.added)} sample{'s' * (len(self.added) != 1)}"
-        if self.problems:
-            text += f"; skipped {len(self.problems)} bad row{'s' * (len(self.problems) != 1)}"
-        return text
-
-
-IMAGE_MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG"}
-
-
-def read_import(raw: bytes, writer: str | None = None) -> tuple[list[dict], list[str]]:
-    """Check a zip of images + labels.csv (file,label[,writer]) row by row: (the good rows as
-    `add_many` takes them, 'line N: why' for each bad one). SampleError when the archive itself is
-    unusable (too big, not a zip, no labels.csv, no header). `writer` overrides the column."""
-    if len(raw) > MAX_ZIP_BYTES:
-        raise SampleError(f"the archive is {len(raw) / 1e6:.0f} MB; at most {MAX_ZIP_BYTES // 1_000_000} MB")
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(raw))
-        members = {info.filename: info for info in archive.infolist() if not info.is_dir()}
-    except (zipfile.BadZipFile, OSError, ValueError) as err:
-        raise SampleError(f"not a zip archive ({err})") from None
-    if len(members) > MAX_ZIP_MEMBERS:
-        raise SampleError(f"the archive holds {len(members)} files; at most {MAX_ZIP_MEMBERS}")
-    if LABELS_CSV not in members:
-        raise SampleError(f"the archive has no {LABELS_CSV} (columns file,label,writer; writer optional)")
-    if members[LABELS_CSV].file_size > 20_000_000:
-        raise SampleError(f"{LABELS_CSV} is too large")
-    try:
-        text = archive.read(LABELS_CSV).decode("utf-8-sig")
-    except (UnicodeDecodeError, zipfile.BadZipFile, OSError) as err:
-        raise SampleError(f"{LABELS_CSV} cannot be read as UTF-8 text ({err})") from None
-    reader = csv.reader(io.StringIO(text))
-    header = [cell.strip().lower() for cell in next(reader, [])]
-    if "file" not in header or "label" not in header:
-        raise SampleError(f"{LABELS_CSV} needs a header line with the columns file,label (writer optional); "
-                          f"it has {','.join(header) or 'nothing'}")
-    column = {name: header.index(name) for name in ("file", "label", "writer") if name in header}
-    override = check_writer(writer) if writer else None
-    rows, problems = [], []
-    for cells in reader:
-        line = reader.line_num
-        if not any(cell.strip() for cell in cells):
-            continue
-        try:
-            rows.append(_import_row(archive, members, cells, column, override))
-        except SampleError as err:
-            problems.append(f"line {line}: {err}")
-    return rows, problems
-
-
-def _import_row(archive, members, cells, column, override) -> dict:
-    def cell(name):
-        return cells[column[name]].strip() if name in column and column[name] < len(cells) else ""
-
-    name = cell("file")
-    if not name:
-        raise SampleError("no file name")
-    if name not in members:
-        raise SampleError(f"{name}: not in the archive")
-    if members[name].file_size > MAX_IMAGE_BYTES:
-        raise SampleError(f"{name}: {members[name].file_size:,} bytes; at most {MAX_IMAGE_BYTES:,} per image")
-    label = check_label(cell("label"), digit_only=True)
-    writer = override or check_writer(cell("writer") or None)
-    raw = archive.read(name)
-    if not any(raw.startswith(magic) for magic in IMAGE_MAGIC):
-        raise SampleError(f"{name}: not a PNG or JPEG file")
-    try:
-        model_input = prepare(raw)
-    except ImageError as err:  # its message starts "image: " for bytes, which have no file name
-        raise SampleError(f"{name}: {str(err).removeprefix('image: ')}") from None
-    if model_input is None:
-        raise SampleError(f"{name}: no digit found in the image")
-    return dict(image=raw if raw.startswith(b"\x89PNG") else png_bytes(raw), label=label, model_input=model_input,
-                source="import", writer=writer)
-
-
-def import_zip(store: SampleStore, raw: bytes, writer: str | None = None) -> ImportReport:
-    """Import every good row of an archive in one transaction (all of them or, on any failure,
-    none); bad rows are reported by line and skipped."""
-    rows, problems = read_import(raw, writer)
-    return ImportReport(store.add_many(rows) if rows else [], problems)

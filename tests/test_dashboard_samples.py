@@ -13,7 +13,8 @@ import pytest
 
 from dashboard_helpers import drawn_rgba, drawn_seven_rgba, photo_png, stop_training
 from digits.preprocessing import prepare
-from digits.samples import DB_NAME, SampleStore, export_zip, held_out
+from digits.sample_archive import export_zip
+from digits.samples import DB_NAME, SampleStore, held_out
 from test_dashboard import canvas, open_page, texts  # noqa: F401 - fixtures
 
 

@@ -12,7 +12,8 @@ import pytest
 
 from bench.writer import labelled_zip
 from conftest import run_python
-from digits.samples import DB_NAME, SampleStore, held_out, training_samples
+from digits.personal import training_samples
+from digits.samples import DB_NAME, SampleStore, held_out
 
 WRITER = "dotted-wide"
 

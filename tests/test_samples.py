@@ -1,5 +1,6 @@
 """The samples database (digits/samples.py): fields, transactions, two writers at once, files that
-are not ours, the migration from schema version 1, the zip round trip and import validation."""
+are not ours, the migration from schema version 1; the zip round trip and import validation
+(digits/sample_archive.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from PIL import Image
 
 from conftest import ROOT
 from dashboard_helpers import drawn_rgba, drawn_seven_rgba
+from digits import sample_archive
 from digits import samples as db
 from digits.preprocessing import prepare
 
@@ -186,15 +188,15 @@ def test_export_then_import_round_trips_images_labels_and_writers(samples, tmp_p
         image, model_input = seven() if digit == 7 else (drawn_rgba([[(0.5, 0.15), (0.5, 0.85)]]), None)
         model_input = prepare(image) if model_input is None else model_input
         samples.add(image, digit, model_input, writer=writer, predicted=int(rng.integers(10)))
-    raw = db.export_zip(samples)
+    raw = sample_archive.export_zip(samples)
     with zipfile.ZipFile(io.BytesIO(raw)) as archive:
         table = list(csv.DictReader(io.StringIO(archive.read("labels.csv").decode())))
         assert [(row["label"], row["writer"]) for row in table] == [("7", "ann"), ("1", "bob"), ("7", "bob")]
         assert all(archive.read(row["file"]).startswith(b"\x89PNG") for row in table)
-    assert len(db.read_import(db.export_zip(samples, writer="bob"))[0]) == 2
+    assert len(sample_archive.read_import(sample_archive.export_zip(samples, writer="bob"))[0]) == 2
 
     other = db.SampleStore(tmp_path / "other.db")
-    report = db.import_zip(other, raw)
+    report = sample_archive.import_zip(other, raw)
     assert len(report.added) == 3 and report.problems == []
     for old, new in zip(reversed(samples.find()), reversed(other.find())):
         assert (new.label, new.writer, new.source) == (old.label, old.writer, "import")
@@ -202,7 +204,7 @@ def test_export_then_import_round_trips_images_labels_and_writers(samples, tmp_p
         np.testing.assert_array_equal(old.model_input, new.model_input)
     # --writer overrides the file's column.
     third = db.SampleStore(tmp_path / "third.db")
-    db.import_zip(third, raw, writer="carol")
+    sample_archive.import_zip(third, raw, writer="carol")
     assert {s.writer for s in third.find()} == {"carol"}
 
 
@@ -233,7 +235,7 @@ def bad_archive() -> bytes:
 
 
 def test_import_skips_bad_rows_naming_their_lines_and_keeps_the_good_ones(samples):
-    report = db.import_zip(samples, bad_archive())
+    report = sample_archive.import_zip(samples, bad_archive())
     assert len(report.added) == 2 and len(report.problems) == 6
     lines = [problem.split(":")[0] for problem in report.problems]
     assert lines == ["line 4", "line 5", "line 6", "line 7", "line 8", "line 10"]
@@ -260,7 +262,7 @@ def test_an_import_that_fails_halfway_leaves_nothing(samples, monkeypatch):
     failing_record.calls = 0
     monkeypatch.setattr(db.SampleStore, "_record", failing_record)
     with pytest.raises(db.SampleError):
-        db.import_zip(samples, buffer.getvalue())
+        sample_archive.import_zip(samples, buffer.getvalue())
     assert samples.count() == 0
 
 
@@ -272,14 +274,14 @@ def test_an_import_that_fails_halfway_leaves_nothing(samples, monkeypatch):
 ])
 def test_an_unusable_archive_is_refused_as_a_whole(samples, make, message):
     with pytest.raises(db.SampleError, match=message):
-        db.import_zip(samples, make())
+        sample_archive.import_zip(samples, make())
     assert samples.count() == 0
 
 
 def test_an_archive_over_the_size_cap_is_refused_before_reading(samples, monkeypatch):
-    monkeypatch.setattr(db, "MAX_ZIP_BYTES", 1000)
+    monkeypatch.setattr(sample_archive, "MAX_ZIP_BYTES", 1000)
     with pytest.raises(db.SampleError, match="at most 0 MB|MB; at most"):
-        db.import_zip(samples, _zip({"labels.csv": b"file,label\n" + b"a.png,1\n" * 400}))
+        sample_archive.import_zip(samples, _zip({"labels.csv": b"file,label\n" + b"a.png,1\n" * 400}))
 
 
 def _zip(files: dict[str, bytes]) -> bytes:

@@ -5,7 +5,8 @@ import streamlit as st
 from dashboard import charts
 from dashboard.common import notify_after_rerun, show_notice
 from dashboard.samples_view import THUMBNAIL_SIDE, sample_store
-from digits.samples import MAX_ZIP_BYTES, SampleError, export_zip, import_zip
+from digits.sample_archive import MAX_ZIP_BYTES, export_zip, import_zip
+from digits.samples import SampleError
 
 PAGE_SIZE = 24
 GRID_COLUMNS = 6
