@@ -2,9 +2,10 @@
 
 Each digit is drawn with PIL from stroke definitions in a consistent personal style: a European 1
 (a long flag), a crossed 7 with a hook, an open 4, a slashed 0, a 9 with a curled tail, a 2 with a
-loop, a flat-topped 3, a small-looped 6, a snowman 8, all stretched to fill a square box and slanted backwards, with a dotting pen (each stroke a row of
-round dots with gaps between, unlike MNIST's continuous pens). Every
-sample jitters the points, the slant, the pen and the stretch, as a real hand does.
+loop, a flat-topped 3, a small-looped 6, a snowman 8; all stretched to fill a wide, low box and
+slanted backwards, drawn with a dotting pen (each stroke a row of round dots with gaps between,
+unlike MNIST's continuous pens). Every sample jitters the points, the slant, the pen and the
+stretch, as a real hand does.
 """
 
 from __future__ import annotations

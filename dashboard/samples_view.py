@@ -108,7 +108,7 @@ def feedback_controls(key: str, reading: Reading, number: bool = False) -> None:
 
 
 # -- Evaluate: per-writer results ------------------------------------------------------------
-def show_writer_results(versions: list[str], mnist_accuracy: dict[str, float]) -> None:
+def show_writer_results(versions: list[str], mnist_accuracy: dict[str, float], mnist_images: int) -> None:
     """Each writer's held-out accuracy beside the MNIST test accuracy, per version; and for a
     fine-tuned version, what it fixed and broke against its parent."""
     try:
@@ -123,9 +123,9 @@ def show_writer_results(versions: list[str], mnist_accuracy: dict[str, float]) -
     rows = {}
     for version in versions:
         for row in writer_accuracy(load_single_image_predictor(version), held_out):
-            rows.setdefault(row["writer"], {"writer": row["writer"], "held-out samples": row["samples"]})
+            rows.setdefault(row["writer"], {"writer": row["writer"], "images": row["samples"]})
             rows[row["writer"]][f"{version}"] = row["accuracy"]
-    st.dataframe([{"writer": "MNIST test set", "held-out samples": 10_000, **mnist_accuracy}, *rows.values()],
+    st.dataframe([{"writer": "MNIST test set", "images": mnist_images, **mnist_accuracy}, *rows.values()],
                  hide_index=True, column_config={version: st.column_config.NumberColumn(format="percent")
                                                  for version in versions})
     for version in versions:

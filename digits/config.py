@@ -110,9 +110,11 @@ class TrainConfig:
             argv.append("--activate")
         if self.from_version:
             argv += ["--from", self.from_version]
-        argv.append("--samples" if self.samples else "--no-samples")
+        if self.samples != PRESETS[self.preset].samples:
+            argv.append("--samples" if self.samples else "--no-samples")
         argv += [arg for writer in self.writers for arg in ("--writer", writer)]
-        argv += ["--samples-share", repr(self.samples_share)]
+        if self.samples_share != PRESETS[self.preset].samples_share:
+            argv += ["--samples-share", repr(self.samples_share)]
         return argv
 
 
@@ -177,7 +179,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--writer", dest="writers", action="append", metavar="NAME",
                         help="only this writer's samples (repeat for several; default: every writer's)")
     parser.add_argument("--samples-share", type=float,
-                        help="the samples' share of each epoch's images, 0-1 (default 0.2)")
+                        help="the samples' share of each epoch's images, 0-1 (default 0.2; 0.15 for 'personal')")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

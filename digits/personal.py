@@ -24,7 +24,7 @@ MAX_RECORDED_IDS = 2_000  # meta.json lists the sample ids up to this many; beyo
 
 @dataclass(frozen=True)
 class TrainingSamples:
-    """The digit samples of some writers, split by id: `train` for fine-tuning, `held_out` never."""
+    """The digit samples of some writers; `held_out` marks the 20% (by id) that never trains."""
     ids: np.ndarray                     # int64 [N]
     images: np.ndarray                  # uint8 [N, 28, 28], ink = 255
     labels: np.ndarray                  # uint8 [N]

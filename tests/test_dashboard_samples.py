@@ -201,7 +201,7 @@ def test_evaluate_shows_each_writer_s_held_out_accuracy_and_the_parent_compariso
     assert rows["MNIST test set"][copied_default] == pytest.approx(0.9961, abs=1e-4)
     for writer in {s.writer for s in held}:
         mine = [s for s in held if s.writer == writer]
-        assert rows[writer]["held-out samples"] == len(mine)
+        assert rows[writer]["images"] == len(mine)
     assert f"`default` → `{copied_default}`** on the {len(held)} held-out samples" in texts(app.markdown)
     assert "0 fixed" in texts(app.markdown) and "0 broken" in texts(app.markdown)  # the same weights
 

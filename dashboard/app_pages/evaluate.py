@@ -142,5 +142,6 @@ show_robustness(chosen)
 
 st.header("Your handwriting")
 st.caption("Accuracy on each writer's held-out samples (one in five, fixed by id; never trained on), beside the "
-           "MNIST test accuracy; for a fine-tuned version, what it fixed and broke against the version it started from.")
-show_writer_results(chosen, {version: evaluations[version].accuracy for version in chosen})
+           "MNIST test accuracy; for a fine-tuned version, what it fixed and broke against the version it "
+           "started from.")
+show_writer_results(chosen, {version: evaluations[version].accuracy for version in chosen}, len(test_set().labels))

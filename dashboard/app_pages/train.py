@@ -94,7 +94,7 @@ def fine_tune_fields(defaults: TrainConfig) -> tuple[str | None, list[str]]:
     active = store.active()
     start = st.selectbox("Start from", [None, *versions], format_func=lambda v: "random weights (a new model)"
                          if v is None else v, index=1 + versions.index(active) if fine_tune and active in versions
-                         else 0, help="fine-tune an existing version: its network and weights")
+                         else 0)  # (no help tooltip: its "Help for Start from" would be a second "Start" button)
     try:
         writers = sample_store().writers()
     except SampleError as err:
