@@ -90,12 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     try:
         lock = args.lock_fd if args.lock_fd is not None else acquire_lock(store, run_id)
-    except RunBusy as err:
+    except (RunBusy, StoreError) as err:  # another run holds the lock; the store cannot be written
         print(f"train.py: error: {err}", file=sys.stderr)
-        return 3
-    except StoreError as err:
-        print(f"train.py: error: {err}", file=sys.stderr)
-        return 1
+        return 3 if isinstance(err, RunBusy) else 1
     try:  # the lock is held until this process ends, whatever ends it
         if args.ship:
             (store.runs_dir / run_id).mkdir(parents=True, exist_ok=True)
