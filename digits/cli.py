@@ -29,6 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="write a version's model.tflite (LiteRT: the Predict page's "
                                                 "fast start, and the file a phone app loads)")
     export.add_argument("--model", help="version id (default: the active version)")
+    export.add_argument("--int8", action="store_true",
+                        help="also write model_int8.tflite: full-integer quantisation calibrated on training "
+                             "images, kept only if it passes a parity check against the float model")
+    export.add_argument("--data-dir", help="folder with the MNIST IDX files (for --int8)")
 
     models = commands.add_parser("models", help="list versions; activate or delete one")
     models.add_argument("action", nargs="?", choices=["list", "activate", "delete"], default="list")
@@ -38,10 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_predict(args, store: ModelStore) -> int:
-    from digits.predict import single_image_predictor
+    from digits.predict import version_predictor
     from digits.preprocessing import ImageError, prepare
 
-    predictor = single_image_predictor(store, args.model)
+    predictor = version_predictor(store, args.model)
     results, failed = [], False
     for path in args.images:
         result = {"file": path, "digit": None, "confidence": None, "probabilities": None, "error": None}
@@ -71,12 +75,12 @@ def _predict_line(result: dict) -> str:
 
 def cmd_evaluate(args, store: ModelStore) -> int:
     from digits.data import load_test
-    from digits.evaluation import evaluate
-    from digits.predict import Predictor
+    from digits.results import version_results
 
     version = store.active() if args.model is None else args.model
     test = load_test(args.data_dir)
-    report = evaluate(Predictor(store.load(version)), test.images, test.labels).report()
+    # LiteRT on the version's export; the test-set results are computed once per model and kept.
+    report = version_results(store, version, test).evaluation.report()
     if args.json:
         print(json.dumps({"version": version, **report}, indent=2))
         return 0
@@ -91,11 +95,28 @@ def cmd_evaluate(args, store: ModelStore) -> int:
 
 
 def cmd_export(args, store: ModelStore) -> int:
-    from digits.predict import to_tflite
+    from digits.predict import LitePredictor, to_tflite  # TensorFlow: converting needs it
 
     version = store.active() if args.model is None else args.model
-    path = store.add_tflite(version, to_tflite(store.load(version)))
-    print(f"version {version}: wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    model = store.load(version)
+    flatbuffer = store.tflite(version)
+    if flatbuffer is None or not args.int8:  # --int8 alone keeps a valid float export as it is
+        path = store.add_tflite(version, to_tflite(model))
+        flatbuffer = path.read_bytes()
+        print(f"version {version}: wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    if args.int8:
+        from digits.data import load_mnist
+        from digits.quantize import check, int8_tflite, parity
+
+        data = load_mnist(args.data_dir)
+        int8 = int8_tflite(model, data.train)
+        report = parity(LitePredictor(flatbuffer), LitePredictor(int8), data.test)
+        check(report)
+        path = store.add_int8(version, int8, report)
+        print(f"version {version}: wrote {path} ({report['bytes'] / 1e3:.0f} kB, float {report['float_bytes'] / 1e3:.0f} kB); "
+              f"test accuracy {report['test_accuracy']:.2%} (float {report['float_test_accuracy']:.2%}), "
+              f"agreement {report['agreement']:.2%}, {report['ms_per_image']:.3f} ms per image "
+              f"(float {report['float_ms_per_image']:.3f} ms)")
     return 0
 
 
@@ -111,7 +132,7 @@ def cmd_models(args, store: ModelStore) -> int:
             store.delete(args.version)
             print(f"deleted version {args.version}; active version: {store.active()}")
         return 0
-    versions = store.list()
+    versions = store.catalog()  # the store's index: no meta.json parsed per version
     if args.json:
         print(json.dumps([{"id": v.id, "active": v.active, "broken": v.broken, "error": v.error,
                            "preset": (v.meta or {}).get("preset"), "test_accuracy": v.test_accuracy,
@@ -135,9 +156,10 @@ COMMANDS = {"predict": cmd_predict, "evaluate": cmd_evaluate, "export": cmd_expo
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from digits.data import DataError
+    from digits.quantize import QuantisationError
 
     try:
         return COMMANDS[args.command](args, ModelStore())
-    except (StoreError, DataError) as err:
+    except (StoreError, DataError, QuantisationError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -216,6 +216,17 @@ class ModelStore:
         self.refresh_index()
         return target
 
+    def add_int8(self, version: str, flatbuffer: bytes, record: dict) -> Path:
+        """Give a version its `model_int8.tflite` (see digits.quantize): the file, then `record`
+        (its parity check, size and speed) with its digests under "int8" in meta.json."""
+        info = self.usable(version)
+        target = info.path / INT8_FILE
+        _atomic_write_bytes(target, flatbuffer)
+        _atomic_write_text(info.path / "meta.json", json_text(
+            {**info.meta, "int8": {**tflite_record(info.path / "model.keras", flatbuffer), **record}}))
+        self.refresh_index()
+        return target
+
     def _remove_stale_temporaries(self, parent: Path) -> None:
         """Temporary folders of writers that died (SIGKILL) are invisible to listing; sweep them."""
         for tmp in parent.glob(".tmp-*"):
@@ -307,6 +318,7 @@ class ModelStore:
         return info.meta
 
 
+INT8_FILE = "model_int8.tflite"  # full-integer export for phones (python -m digits export --int8)
 INDEX_DIR, INDEX_FILE, INDEX_FORMAT = ".index", "versions.json", 1
 # What a listing shows of each version's meta.json (the Models page's table, the version pickers).
 INDEX_FIELDS = ("preset", "config", "created", "train_seconds", "architecture", "tflite", "int8")
