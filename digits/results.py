@@ -63,6 +63,14 @@ def version_results(store: ModelStore, version: str, test: Split, predictor=None
     return results
 
 
+def compute_results(predictor, test: Split) -> VersionResults:
+    """Every result of a fresh version (at save time: see digits.training)."""
+    from digits.variants import VARIANTS
+
+    return VersionResults(model_digest(predictor), evaluate(predictor, test.images, test.labels),
+                          {name: variant_result(predictor, name, test) for name in VARIANTS})
+
+
 def model_digest(predictor) -> str:
     return hashlib.sha256(predictor.flatbuffer).hexdigest()
 
