@@ -4,12 +4,13 @@ import numpy as np
 import streamlit as st
 
 from dashboard import charts
-from dashboard.common import (CANVAS_SIDE, ENLARGED_SIDE, draw_canvas, enlarged, load_single_image_predictor,
+from dashboard.common import (CANVAS_SIDE, ENLARGED_SIDE, draw_canvas, enlarged, load_predictor,
                               model_store, version_picker)
 from digits.preprocessing import MIN_INK_SIDE, ImageError, load_image, prepare, preview
 from digits.store import StoreError
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
+UPLOAD_TAB = "Upload a photo or scan"
 DOT_PEN_WIDTHS = 2  # a drawing spanning less than this many pen widths is a dot, not a digit
 
 
@@ -47,13 +48,17 @@ version = version_picker("Model", key="predict_version", store=store)
 if version is None:
     st.stop()
 try:
-    predictor = load_single_image_predictor(version)
+    predictor = load_predictor(version)
 except StoreError as err:
     st.error(f"This version cannot be used: {err}")
     st.stop()
 
-draw_tab, upload_tab = st.tabs(["Draw", "Upload a photo or scan"])
+# Lazy tabs: only the open tab's code runs (switching tabs reruns the page), so the hidden upload
+# tab costs a stroke nothing.
+draw_tab, upload_tab = st.tabs(["Draw", UPLOAD_TAB], key="predict_tab", on_change="rerun")
 
+
+@st.fragment
 def drawing_area(predictor) -> None:
     """The canvas and its prediction: a stroke reruns only this fragment, not the whole page
     (the canvas already waits 200 ms after the mouse is released before it sends)."""
@@ -70,10 +75,7 @@ def drawing_area(predictor) -> None:
                         min_ink_side=max(MIN_INK_SIDE, DOT_PEN_WIDTHS * st.session_state.stroke_width / CANVAS_SIDE))
 
 
-with draw_tab:
-    drawing_area(predictor)
-
-with upload_tab:
+def upload_area(predictor) -> None:
     upload = st.file_uploader("A photo or scan of one digit, any background", type=UPLOAD_TYPES,
                               help="PNG, JPEG, BMP, GIF or WebP, up to 5 MB")
     if upload is not None:
@@ -88,3 +90,11 @@ with upload_tab:
                                 "or the ink has too little contrast with the paper.")
             # What was read (upright, the first frame), as any browser shows it (not 16-bit, not CMYK).
             image_column.image(preview(image, 2 * CANVAS_SIDE), caption=upload.name, width=CANVAS_SIDE)
+
+
+with draw_tab:  # the default tab; its canvas keeps its drawing while the other tab is open
+    drawing_area(predictor)
+
+if upload_tab.open:
+    with upload_tab:
+        upload_area(predictor)
