@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import zipfile
 from dataclasses import dataclass
 from typing import Callable
 
@@ -94,8 +95,10 @@ def read_results(store: ModelStore, version: str) -> VersionResults | None:
                 return None
             evaluation = Evaluation(arrays["labels"].astype(np.int64), arrays["probabilities"],
                                     arrays["predicted"].astype(np.int64))
-        return VersionResults(summary["model_sha256"], evaluation, summary["variants"])
-    except (ValueError, KeyError, TypeError, OSError, EOFError):  # damaged: computed again
+        # Variant accuracies on another number of images do not count (computed again).
+        variants = summary["variants"] if summary.get("robustness_images") == ROBUSTNESS_IMAGES else {}
+        return VersionResults(summary["model_sha256"], evaluation, variants)
+    except (ValueError, KeyError, TypeError, OSError, EOFError, zipfile.BadZipFile):  # damaged: computed again
         return None
 
 

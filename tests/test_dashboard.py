@@ -158,7 +158,8 @@ def test_clear_gives_a_new_empty_canvas(open_page, canvas, test_split):
 
 
 def test_upload_predicts_a_photo_and_explains_a_bad_file(open_page, canvas, test_split):
-    app = open_page()
+    assert not open_page().get("file_uploader"), "the hidden upload tab did work"
+    app = open_page(predict_tab="Upload a photo or scan")
     upload_tab = app.tabs[1]
     upload_tab.file_uploader[0].set_value(("seven.png", photo_png(first_image_of(test_split, 7)), "image/png"))
     app.run()
