@@ -350,7 +350,7 @@ def test_models_lists_versions_shows_broken_ones_activates_and_deletes_with_conf
     assert app.get("popover")[0].proto.popover.disabled
     assert any(button.label == "Download .keras" for button in app.get("download_button"))
 
-    app.selectbox[0].set_value(copied_default).run()
+    app.selectbox(key="models_version").set_value(copied_default).run()
     next(b for b in app.button if b.label == "Make active").click().run()
     assert store.active() == copied_default
     assert f"`{copied_default}` is now the active model." in texts(app.success)
@@ -363,8 +363,28 @@ def test_models_lists_versions_shows_broken_ones_activates_and_deletes_with_conf
     assert copied_default not in store.ids() and store.active() == DEFAULT_VERSION
     assert f"Deleted `{copied_default}`." in texts(app.success)
 
-    app.selectbox[0].set_value("broken").run()
+    app.selectbox(key="models_version").set_value("broken").run()
     assert next(b for b in app.button if b.label == "Make active").disabled
+
+
+def test_models_sorts_the_whole_store_and_shows_it_a_page_at_a_time(open_page, store):
+    meta = json.loads((SHIPPED_DIR / "meta.json").read_text())
+    for i in range(60):  # hard links: 60 versions cost no disk
+        folder = store.root / f"v{i:02d}"
+        folder.mkdir(parents=True)
+        for name in ("model.keras", "model.tflite"):
+            os.link(SHIPPED_DIR / name, folder / name)
+        (folder / "meta.json").write_text(json.dumps({**meta, "test": {**meta["test"], "accuracy": i / 100}}))
+    app = open_page("models")
+    shown = [row["version"] for row in app.dataframe[0].value.to_dict("records")]
+    assert len(shown) == 50
+    app.selectbox(key="models_sort").set_value("test accuracy").run()
+    app.toggle(key="models_descending").set_value(False).run()
+    shown = [row["version"] for row in app.dataframe[0].value.to_dict("records")]
+    assert shown[:3] == ["v00", "v01", "v02"] and len(shown) == 50
+    app.number_input(key="models_page").set_value(2).run()
+    shown = [row["version"] for row in app.dataframe[0].value.to_dict("records")]
+    assert shown == [f"v{i}" for i in range(50, 60)] + [DEFAULT_VERSION]  # the default's 99.6% last
 
 
 # -- what a page costs ------------------------------------------------------------------------------

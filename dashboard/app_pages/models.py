@@ -108,7 +108,8 @@ for row in shown:
         st.warning(f"`{info.id}` is broken ({info.error}): it cannot be loaded or made active, only deleted.")
 
 chosen = st.selectbox("Version", list(by_id), index=list(by_id).index(store.active()) if store.active() in by_id
-                      else 0, format_func=lambda version: version + (" (active)" if by_id[version].active else ""))
+                      else 0, format_func=lambda version: version + (" (active)" if by_id[version].active else ""),
+                      key="models_version")
 version_actions(by_id[chosen])
 try:
     meta = store.info(chosen).meta or {}  # the one version shown in full: its whole meta.json
