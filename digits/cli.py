@@ -80,7 +80,7 @@ def cmd_evaluate(args, store: ModelStore) -> int:
     version = store.active() if args.model is None else args.model
     test = load_test(args.data_dir)
     # LiteRT on the version's export; the test-set results are computed once per model and kept.
-    report = version_results(store, version, test).evaluation.report()
+    report = version_results(store, version, test, variants=False).evaluation.report()
     if args.json:
         print(json.dumps({"version": version, **report}, indent=2))
         return 0

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 LOW_CONFIDENCE = 0.6  # below this the UI and CLI say the model is unsure
-EVAL_BATCH = 1000
+EVAL_BATCH = 1000  # images per TensorFlow call (training processes)
+LITE_BATCH = 200   # images per LiteRT call: activation memory grows with it (the server's RSS), speed hardly
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,6 @@ class LiteInterpreter:
     def __init__(self, flatbuffer: bytes, batch: int = 1):
         from ai_edge_litert.interpreter import Interpreter
 
-        self.batch = batch
         self._interpreter = Interpreter(model_content=flatbuffer, num_threads=min(2, os.cpu_count() or 1))
         source = self._interpreter.get_input_details()[0]
         if source["shape"][0] != batch:
@@ -154,7 +154,7 @@ class _Predicting:
 class LitePredictor(_Predicting):
     """A version's `model.tflite` (or `model_int8.tflite`) run by LiteRT and NumPy, without
     TensorFlow: how the dashboard and the CLI predict, read and evaluate. One image goes through an
-    interpreter of batch 1; a batch in chunks of EVAL_BATCH through a second interpreter resized
+    interpreter of batch 1; a batch in chunks of LITE_BATCH through a second interpreter resized
     to that batch (the last chunk padded), made on the first batch call."""
 
     def __init__(self, flatbuffer: bytes):
@@ -170,17 +170,17 @@ class LitePredictor(_Predicting):
             return self._single(images) if len(images) else np.zeros((0, 10), np.float32)
         batched = self._batch_interpreter()
         out = []
-        for start in range(0, len(images), EVAL_BATCH):
-            chunk = images[start:start + EVAL_BATCH]  # [<=EVAL_BATCH, 28, 28, 1]
-            padded = np.concatenate([chunk, np.zeros((EVAL_BATCH - len(chunk), 28, 28, 1), np.float32)]) \
-                if len(chunk) < EVAL_BATCH else chunk
+        for start in range(0, len(images), LITE_BATCH):
+            chunk = images[start:start + LITE_BATCH]  # [<=LITE_BATCH, 28, 28, 1]
+            padded = np.concatenate([chunk, np.zeros((LITE_BATCH - len(chunk), 28, 28, 1), np.float32)]) \
+                if len(chunk) < LITE_BATCH else chunk
             out.append(batched(padded)[:len(chunk)])
         return np.concatenate(out)
 
     def _batch_interpreter(self) -> LiteInterpreter:
         with self._batched_lock:
             if self._batched is None:
-                self._batched = LiteInterpreter(self.flatbuffer, EVAL_BATCH)
+                self._batched = LiteInterpreter(self.flatbuffer, LITE_BATCH)
             return self._batched
 
 

@@ -15,7 +15,6 @@ import io
 import json
 import zipfile
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -36,10 +35,12 @@ class VersionResults:
 
 
 def version_results(store: ModelStore, version: str, test: Split, predictor=None,
-                    progress: Callable[[str], None] | None = None) -> VersionResults:
+                    variants: bool = True) -> VersionResults:
     """A version's results: from its cache when that matches its model and covers every variant,
-    else computed (only what is missing) and written back. `predictor` saves loading it again when
-    the caller holds one (a LitePredictor: its flatbuffer's digest keys the cache); `progress` hears what is being computed. Raises StoreError like loading."""
+    else computed (only what is missing) and written back. With `variants` False, missing variant
+    accuracies are left for a later request (`evaluate` needs the test set only). `predictor`, a
+    LitePredictor whose flatbuffer's digest keys the cache, saves loading it again when the caller
+    holds one. Raises StoreError like loading."""
     from digits.predict import version_predictor
     from digits.variants import VARIANTS
 
@@ -47,19 +48,16 @@ def version_results(store: ModelStore, version: str, test: Split, predictor=None
         predictor = version_predictor(store, version)
     digest = model_digest(predictor)
     cached = read_results(store, version)
-    if cached is not None and cached.model_sha256 == digest and len(cached.evaluation.labels) == len(test):
-        evaluation, variants = cached.evaluation, dict(cached.variants)
+    current = cached is not None and cached.model_sha256 == digest and len(cached.evaluation.labels) == len(test)
+    if current:
+        evaluation, accuracies = cached.evaluation, dict(cached.variants)
     else:
-        if progress:
-            progress("the 10,000 test images")
-        evaluation, variants = evaluate(predictor, test.images, test.labels), {}
-    missing = [name for name in VARIANTS if name not in variants]
+        evaluation, accuracies = evaluate(predictor, test.images, test.labels), {}
+    missing = [name for name in VARIANTS if name not in accuracies] if variants else []
     for name in missing:
-        if progress:
-            progress(f"{name} images")
-        variants[name] = variant_result(predictor, name, test)
-    results = VersionResults(digest, evaluation, {name: variants[name] for name in VARIANTS})
-    if cached is None or missing or cached.model_sha256 != digest:
+        accuracies[name] = variant_result(predictor, name, test)
+    results = VersionResults(digest, evaluation, {name: accuracies[name] for name in VARIANTS if name in accuracies})
+    if missing or not current:
         store.write_cache(version, RESULTS_FILE, encode(results))
     return results
 

@@ -101,12 +101,17 @@ def test_a_damaged_results_file_is_ignored_and_rewritten(store, copied_default, 
     assert read_results(store, copied_default) is not None
 
 
-def test_evaluate_runs_on_litert_without_importing_tensorflow(store):
-    result = run_python("-c", EVALUATE_WITHOUT_TENSORFLOW)
+@pytest.mark.parametrize("kept", [True, False], ids=["results kept", "no results kept"])
+def test_evaluate_runs_on_litert_without_importing_tensorflow(store, copied_default, kept):
+    if not kept:  # LiteRT evaluates the test set and keeps it (the variants are left for the Evaluate page)
+        (store.root / copied_default / RESULTS_FILE).unlink()
+    result = run_python("-c", EVALUATE_WITHOUT_TENSORFLOW, "--model", copied_default)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout[:result.stdout.rindex("}") + 1])
-    assert report["version"] == "default" and report["accuracy"] == ModelStore().meta("default")["test"]["accuracy"]
+    assert report["version"] == copied_default
+    assert report["accuracy"] == ModelStore().meta("default")["test"]["accuracy"]
     assert result.stdout.strip().splitlines()[-1] == "False", "`python -m digits evaluate` imported TensorFlow"
+    assert read_results(store, copied_default).evaluation.accuracy == report["accuracy"]
 
 
 def test_the_index_lists_like_list_and_follows_saves_deletes_and_exports(store, copied_default, monkeypatch):
