@@ -145,8 +145,9 @@ def bench_store() -> list[dict]:
             many["round_trip_p50_ms"] <= 250 and slower <= 0.10, cmd),
         row("first visit of the Models page, 1,000 versions", f"{one['models_page_s']:.1f} s (1 version)",
             f"{many['models_page_s']:.1f} s", "-", "<= 2 s", many["models_page_s"] <= 2, cmd),
-        row("`python -m digits models`, 1,000 versions, median of 3", f"{one['cli_s']:.2f} s (1 version)",
-            f"{many['cli_s']:.2f} s", "-", "<= 1 s", many["cli_s"] <= 1, cmd),
+        row("`python -m digits models`, 1,000 versions, median of 3 (wall; CPU)",
+            f"{one['cli_s']:.2f} s; {one['cli_cpu_s']:.2f} s (1 version)",
+            f"{many['cli_s']:.2f} s; {many['cli_cpu_s']:.2f} s", "-", "<= 1 s", many["cli_s"] <= 1, cmd),
     ]
 
 

@@ -54,9 +54,20 @@ PAGE_READY = {  # what shows that a page has finished its first visit
 
 
 def timed_process(command: list[str], env: dict | None = None, cwd: Path = ROOT) -> float:
+    return timed_process_cpu(command, env, cwd)[0]
+
+
+def timed_process_cpu(command: list[str], env: dict | None = None, cwd: Path = ROOT) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of a child process: on a loaded machine its CPU time says what
+    the command itself costs, its wall time what a user waited."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(command, cwd=cwd, check=True, capture_output=True, env={**os.environ, **(env or {})})
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 # -- evaluate as a whole process -------------------------------------------------------------------
@@ -107,23 +118,25 @@ class Dashboard:
         page.close()
         return seconds
 
-    def round_trips(self, strokes: int) -> list[float]:
+    def canvas_page(self):
+        """A Predict page with one digit drawn and predicted (the session warmed up)."""
         page = self.browser.new_page(viewport={"width": 1400, "height": 1100})
         page.goto(self.url)
         canvas = page.locator("canvas.upper-canvas")
         canvas.wait_for(timeout=60_000)
         draw(page, canvas, DIGIT_STROKES[1])
         page.wait_for_function(PREDICTION_JS, arg=[1], timeout=60_000, polling="raf")
-        seconds, digits = [], list(DIGIT_STROKES)
-        for i in range(strokes):
-            page.get_by_role("button", name="Clear").click()
-            page.wait_for_function(NO_PREDICTION_JS, timeout=30_000, polling="raf")
-            wait_until_app_idle(page)
-            released = draw(page, canvas, DIGIT_STROKES[digits[i % len(digits)]])
-            page.wait_for_function(PREDICTION_JS, arg=[None], timeout=30_000, polling="raf")
-            seconds.append(time.perf_counter() - released)
-        page.close()
-        return seconds
+        return page, canvas
+
+    @staticmethod
+    def round_trip(page, canvas, digit: int) -> float:
+        """Clear, draw `digit`: seconds from the mouse released to the new Prediction shown."""
+        page.get_by_role("button", name="Clear").click()
+        page.wait_for_function(NO_PREDICTION_JS, timeout=30_000, polling="raf")
+        wait_until_app_idle(page)
+        released = draw(page, canvas, DIGIT_STROKES[digit])
+        page.wait_for_function(PREDICTION_JS, arg=[None], timeout=30_000, polling="raf")
+        return time.perf_counter() - released
 
     def close(self) -> float:
         """Stop both; the server's peak RSS in MB."""
@@ -184,6 +197,7 @@ def fill_store(store: Path, versions: int) -> None:
     """`versions` copies of the shipped default (hard links; their own meta.json each)."""
     source = ROOT / "model_store" / "default"
     meta = json.loads((source / "meta.json").read_text())
+    store.mkdir(parents=True, exist_ok=True)
     for i in range(versions):
         folder = store / f"v{i:04d}"
         folder.mkdir(parents=True)
@@ -194,25 +208,34 @@ def fill_store(store: Path, versions: int) -> None:
 
 
 def store_size(strokes: int = 21) -> dict:
+    """Both stores served at once; their strokes alternate, so the machine's load hits both alike."""
     from playwright.sync_api import sync_playwright
 
-    results = {}
+    results, dashboards, pages = {}, {}, {}
     with tempfile.TemporaryDirectory() as scratch, sync_playwright() as playwright:
-        for versions in (1, 1000):
-            store = Path(scratch) / f"store-{versions}"
-            fill_store(store, versions - 1)  # and the shipped default
-            cli = [timed_process([sys.executable, "-m", "digits", "models"], env={"DIGITS_STORE": str(store)})
-                   for _ in range(REPEATS)]
-            dashboard = Dashboard(ROOT, store, playwright)
-            try:
-                dashboard.first_visit("predict")  # the server's own warm-up
-                models = dashboard.first_visit("models")
-                trips = np.array(dashboard.round_trips(strokes)) * 1000
-            finally:
-                rss = dashboard.close()
-            results[versions] = {"cli_s": statistics.median(cli), "models_page_s": models,
-                                 "round_trip_p50_ms": float(np.percentile(trips, 50)),
-                                 "round_trip_p95_ms": float(np.percentile(trips, 95)), "peak_rss_mb": rss}
+        try:
+            for versions in (1, 1000):
+                store = Path(scratch) / f"store-{versions}"
+                fill_store(store, versions - 1)  # and the shipped default
+                cli = [timed_process_cpu([sys.executable, "-m", "digits", "models"], env={"DIGITS_STORE": str(store)})
+                       for _ in range(REPEATS)]
+                dashboards[versions] = Dashboard(ROOT, store, playwright)
+                dashboards[versions].first_visit("predict")  # the server's own warm-up
+                results[versions] = {"cli_s": statistics.median(wall for wall, _ in cli),
+                                     "cli_cpu_s": statistics.median(cpu for _, cpu in cli),
+                                     "models_page_s": dashboards[versions].first_visit("models"), "trips": []}
+                pages[versions] = dashboards[versions].canvas_page()
+            digits = list(DIGIT_STROKES)
+            for i in range(strokes):
+                for versions in (1, 1000):
+                    results[versions]["trips"].append(Dashboard.round_trip(*pages[versions], digits[i % len(digits)]))
+        finally:
+            for versions, dashboard in dashboards.items():
+                results[versions]["peak_rss_mb"] = dashboard.close()
+    for result in results.values():
+        trips = np.array(result.pop("trips")) * 1000
+        result.update(round_trip_p50_ms=float(np.percentile(trips, 50)),
+                      round_trip_p95_ms=float(np.percentile(trips, 95)))
     return results
 
 
