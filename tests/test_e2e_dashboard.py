@@ -163,8 +163,9 @@ def test_the_server_never_imports_tensorflow_whatever_is_visited(dashboard, page
 
     split = load_test()
     photo.write_bytes(photo_png(split.images[int((split.labels == 7).argmax())]))
-    page.locator('input[type="file"]').set_input_files(photo)
-    expect(metric_value(page, "Prediction")).to_have_text("7")
+    upload_panel = page.get_by_role("tabpanel").filter(has=page.locator('[data-testid="stFileUploader"]'))
+    upload_panel.locator('input[type="file"]').set_input_files(photo)
+    expect(metric_value(upload_panel, "Prediction")).to_have_text("7")
 
     page.goto(f"{url}/train")
     expect(page.get_by_role("button", name="Start")).to_be_visible()
