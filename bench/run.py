@@ -110,8 +110,8 @@ def bench_evaluate_process() -> list[dict]:
         row(f"`python -m digits evaluate --json`, whole process, median of {REPEATS} (results kept beside the "
             "version)", f"{keras:.2f} s (ten-line Keras script: load, `model.predict` on 10,000)", f"{warm:.2f} s",
             f"{keras / warm:.1f}x", ">= 3x faster", keras / warm >= 3, cmd),
-        row("... the same for a version without kept results (LiteRT evaluates the 10,000 images and the "
-            "variants, and keeps them)", f"{keras:.2f} s", f"{cold:.2f} s", f"{keras / cold:.1f}x", "-", None, cmd),
+        row("... the same for a version without kept results (LiteRT evaluates the 10,000 test images and "
+            "keeps the result)", f"{keras:.2f} s", f"{cold:.2f} s", f"{keras / cold:.1f}x", "-", None, cmd),
     ]
 
 
