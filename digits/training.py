@@ -17,11 +17,11 @@ import numpy as np
 import tensorflow as tf
 import keras
 
+from digits import distribution, personal
 from digits.augment import AugmentSettings, augment_batch
 from digits.config import TrainConfig
 from digits.data import NUM_CLASSES, Mnist, Split, load_mnist
 from digits.model import build_model
-from digits import distribution
 from digits.predict import LitePredictor, Predictor, to_tflite
 from digits.results import RESULTS_FILE, compute_results, encode
 from digits.runs import Cancelled, EventLog
@@ -43,12 +43,23 @@ def learning_rate(config: TrainConfig, steps_per_epoch: int):
         warmup_target=config.learning_rate, warmup_steps=warmup)
 
 
-def compiled_model(config: TrainConfig, steps_per_epoch: int) -> keras.Model:
-    """A fresh model for the config, seeded, compiled with Adam and its learning-rate schedule."""
+def compiled_model(config: TrainConfig, steps_per_epoch: int, start: keras.Model | None = None) -> keras.Model:
+    """A fresh model for the config (or `start`, a parent version's model, to fine-tune), seeded,
+    compiled with Adam and its learning-rate schedule."""
     keras.utils.set_random_seed(config.seed)
-    model = build_model(config.preset)
+    model = build_model(config.preset) if start is None else _frozen_statistics(start)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate(config, steps_per_epoch)),
                   loss="categorical_crossentropy", metrics=["accuracy"], steps_per_execution=STEPS_PER_CALL)
+    return model
+
+
+def _frozen_statistics(model: keras.Model) -> keras.Model:
+    """A parent's batch-norm layers fixed (Keras then runs them in inference mode): a short
+    fine-tune on a small mix would otherwise re-estimate MNIST's activation statistics from it
+    and forget MNIST faster (Keras' transfer-learning guide does the same)."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
     return model
 
 
@@ -112,9 +123,11 @@ def _current_lr(model) -> float:
     return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
 
-def fit(config: TrainConfig, train_split: Split, validation: Split, mode: str, log, cancel: threading.Event):
-    """Train a fresh model under the `mode`'s tf.distribute strategy (digits.distribution), its
-    progress going to `log`. model.fit for one machine; the custom loop below across machines.
+def fit(config: TrainConfig, train_split: Split, validation: Split, mode: str, log, cancel: threading.Event,
+        store: ModelStore):
+    """Train a fresh model (or fine-tune `config.from_version` of `store`) under the `mode`'s
+    tf.distribute strategy (digits.distribution), its progress going to `log`. model.fit for one
+    machine; the custom loop below across machines.
     -> (the model, the LiveLog holding its epoch history)."""
     strategy = distribution.make_strategy(mode)
     replicas = strategy.num_replicas_in_sync
@@ -123,8 +136,9 @@ def fit(config: TrainConfig, train_split: Split, validation: Split, mode: str, l
     log.emit("device", devices=devices, replicas=replicas, distribute=mode)
     config = distribution.scaled(config, replicas)  # the global batch and learning rate
     steps = math.ceil(len(train_split) / config.batch_size)
-    with strategy.scope():
-        model = compiled_model(config, steps)
+    with strategy.scope():  # the model's and optimizer's variables are the strategy's
+        parent = store.load(config.from_version) if config.from_version else None
+        model = compiled_model(config, steps, parent)
     live = LiveLog(log, cancel, steps)
     if mode == "multiworker":
         fit_across_workers(strategy, model, config, train_split, validation, live)
@@ -209,7 +223,10 @@ def train_worker(config: TrainConfig, mode: str, data_dir: str | None = None) ->
     data = load_mnist(data_dir)
     train_split = Split(data.train.images[:config.limit], data.train.labels[:config.limit]) \
         if config.limit else data.train
-    fit(config, train_split, data.validation, mode, PrintedLog(), threading.Event())
+    samples = personal.samples_for(config)  # the same mix as the chief's (same seed)
+    if samples is not None:
+        train_split, _ = personal.mixed(train_split, samples, config.samples_share)
+    fit(config, train_split, data.validation, mode, PrintedLog(), threading.Event(), ModelStore())
 
 
 @dataclass(frozen=True)
@@ -251,14 +268,19 @@ def _train(run: RunContext, data: Mnist) -> Path:
     started = time.time()
     train_split = Split(data.train.images[:config.limit], data.train.labels[:config.limit]) \
         if config.limit else data.train
+    mnist_images = len(train_split)
+    samples = personal.samples_for(config)
+    repeats = 0
+    if samples is not None:
+        train_split, repeats = personal.mixed(train_split, samples, config.samples_share)
     _check(run.cancel)
 
-    model, live = fit(config, train_split, data.validation, run.distribute, log, run.cancel)
+    model, live = fit(config, train_split, data.validation, run.distribute, log, run.cancel, run.store)
     _check(run.cancel)
     train_seconds = time.time() - started
 
     log.emit("evaluating")
-    inference_model = _without_optimizer(model, config.preset)
+    inference_model = _without_optimizer(model, model.name)
     flatbuffer = to_tflite(inference_model)  # for LiteRT: serving never imports TensorFlow
     # The test-set results of what is served (the export), kept beside the version (digits.results).
     results = compute_results(LitePredictor(flatbuffer), data.test)
@@ -272,7 +294,7 @@ def _train(run: RunContext, data: Mnist) -> Path:
         "architecture": {"name": model.name, "parameters": int(model.count_params()),
                          "input": "float32 [N, 28, 28, 1] in [0, 1], ink = 1",
                          "output": "softmax [N, 10]"},
-        "data": {"source": str(data.source), "sha256": data.digests, "train_images": len(train_split),
+        "data": {"source": str(data.source), "sha256": data.digests, "train_images": mnist_images,
                  "validation_images": len(data.validation), "test_images": len(data.test)},
         "history": live.history,
         "test": report,
@@ -280,6 +302,9 @@ def _train(run: RunContext, data: Mnist) -> Path:
         "versions": _versions(),
         "command": run.command,
     }
+    if config.from_version or samples is not None:
+        meta["fine_tune"] = personal.fine_tune_record(
+            config, samples, repeats, run.store.meta(config.from_version) if config.from_version else None)
     _check(run.cancel)
 
     log.emit("saving")
@@ -298,10 +323,10 @@ def _train(run: RunContext, data: Mnist) -> Path:
     return path
 
 
-def _without_optimizer(model: keras.Model, preset: str) -> keras.Model:
+def _without_optimizer(model: keras.Model, architecture: str) -> keras.Model:
     """The same network and weights in a fresh, uncompiled model: a file a third the size, with
     no optimizer state in it (the clone of a compiled model would still carry its optimizer)."""
-    fresh = build_model(preset)
+    fresh = build_model(architecture)
     fresh.set_weights(model.get_weights())
     return fresh
 

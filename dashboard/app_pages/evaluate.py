@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import charts
 from dashboard.common import (enlarged, model_store, test_set, usable_versions, version_label, version_results,
                               warn_unusable)
+from dashboard.samples_view import show_writer_results
 from digits.data import DataError
 from digits.results import ROBUSTNESS_IMAGES
 from digits.store import StoreError
@@ -126,3 +127,9 @@ st.header("Robustness")
 st.caption(f"Accuracy on variants of the first {ROBUSTNESS_IMAGES:,} test images, each prepared the way the "
            "Predict page prepares a photo. A 'no digit' answer counts as wrong.")
 show_robustness({version: robustness[version] for version in chosen})
+
+st.header("Your handwriting")
+st.caption("Accuracy on each writer's held-out samples (one in five, fixed by id; never trained on), beside the "
+           "MNIST test accuracy; for a fine-tuned version, what it fixed and broke against the version it "
+           "started from.")
+show_writer_results(chosen, {version: evaluations[version].accuracy for version in chosen}, len(test_set().labels))
