@@ -247,4 +247,6 @@ def export_in_child(store, version: str) -> None:
                             capture_output=True, text=True, env={**os.environ, "DIGITS_STORE": str(store.root)})
     if result.returncode != 0:
         reason = (result.stderr.strip().splitlines() or ["no message"])[-1].removeprefix("error: ")
-        raise StoreError(f"version {version!r} has no usable model.tflite and exporting one failed: {reason}")
+        # The child's own StoreError already names the version and what is wrong with it.
+        raise StoreError(reason if reason.startswith(f"version {version!r}") else
+                         f"version {version!r} has no usable model.tflite and exporting one failed: {reason}")

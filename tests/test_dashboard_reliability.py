@@ -34,7 +34,7 @@ def test_every_difficult_upload_gets_a_message_a_prediction_or_no_digit_and_the_
         return real_load(image)
 
     monkeypatch.setattr(ImageFile.ImageFile, "load", recording_load)
-    app = open_page()
+    app = open_page(predict_tab="Upload a photo or scan")
     for upload, expected in difficult_uploads():
         name = upload["name"]
         app.tabs[1].file_uploader[0].set_value((name, upload["buffer"], upload["mimeType"]))
