@@ -47,16 +47,18 @@ def computed_variants(monkeypatch):
 
 
 def test_the_shipped_default_s_committed_results_match_its_model(test_split, monkeypatch):
-    """If this fails, the shipped model changed: `python -m digits evaluate --model default`
+    """If this fails, the shipped model changed: `python -m digits evaluate --model default --variants`
     writes its model_store/default/results.npz again (commit it)."""
     from digits.variants import VARIANTS
 
-    monkeypatch.setattr(results_module, "variant_result", lambda *args: pytest.fail("a variant was computed"))
+    monkeypatch.setattr(results_module, "variant_result", lambda *args: pytest.fail(
+        "a variant is missing from model_store/default/results.npz: run `python -m digits evaluate --model default "
+        "--variants` and commit the file"))
     cached = read_results(ModelStore(), "default")
     assert cached is not None, "model_store/default/results.npz is missing"
     results = version_results(ModelStore(), "default", test_split)
     assert results.model_sha256 == cached.model_sha256, \
-        "stale: run `python -m digits evaluate --model default` and commit model_store/default/results.npz"
+        "stale: run `python -m digits evaluate --model default --variants` and commit model_store/default/results.npz"
     assert list(results.variants) == list(VARIANTS)
     meta = ModelStore().meta("default")
     assert results.evaluation.report()["confusion"] == meta["test"]["confusion"]
@@ -158,3 +160,12 @@ def test_export_int8_writes_a_parity_checked_full_integer_model(store, copied_de
     assert predictor._single._source["dtype"] == np.uint8, "a phone app feeds uint8 pixels"
     digits = predictor.probabilities(test_split.images[:500] / 255.0).argmax(axis=1)
     assert (digits == test_split.labels[:500]).mean() >= 0.99
+
+
+def test_evaluate_variants_reports_the_kept_variant_accuracies_of_the_default():
+    from digits.variants import VARIANTS
+
+    result = run_python("-m", "digits", "evaluate", "--model", "default", "--variants", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    variants = json.loads(result.stdout)["variants"]
+    assert list(variants) == list(VARIANTS) and variants["original"]["accuracy"] > 0.98
