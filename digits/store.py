@@ -11,6 +11,7 @@ store elsewhere still has it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -36,6 +37,8 @@ RESERVED_IDS = {"runs", "ACTIVE"}
 MAX_META_BYTES = 4 * 2**20       # meta.json (the shipped one is ~11 KB)
 MAX_POINTER_BYTES = 4096         # ACTIVE and runs/LOCK
 MAX_MODEL_BYTES = 256 * 2**20    # model.keras / model.tflite (the shipped ones are ~1 MB)
+MAX_CACHE_BYTES = 64 * 2**20     # a version's cached results (digits.results)
+MAX_INDEX_BYTES = 64 * 2**20     # .index/versions.json
 
 
 class StoreError(RuntimeError):
@@ -185,14 +188,16 @@ class ModelStore:
             raise StoreError(f"version {version!r} is broken: model.keras {problem}")
         return model
 
-    def model_bytes(self, version: str) -> bytes:
-        """A version's `model.keras` as it is (the Models page's download): a regular file inside
+    def model_bytes(self, version: str, name: str = "model.keras") -> bytes:
+        """A version's model file as it is (the Models page's downloads): a regular file inside
         the version folder only, never what a symbolic link points to."""
+        if name not in MODEL_FILES:
+            raise StoreError(f"{name!r} is not a model file ({', '.join(MODEL_FILES)})")
         info = self.info(version)
         try:
-            return read_store_file(info.path / "model.keras", MAX_MODEL_BYTES)
+            return read_store_file(info.path / name, MAX_MODEL_BYTES)
         except (OSError, ValueError) as err:
-            raise StoreError(f"version {version!r}: model.keras cannot be read ({err})") from err
+            raise StoreError(f"version {version!r}: {name} cannot be read ({err})") from err
 
     def tflite(self, version: str | None = None) -> bytes | None:
         """A version's `model.tflite` (its LiteRT export), or None when it has none, when the file
@@ -248,6 +253,19 @@ class ModelStore:
             _atomic_write_bytes(target, flatbuffer)
             _atomic_write_text(info.path / "meta.json", json_text(
                 {**info.meta, "tflite": tflite_record(info.path / "model.keras", flatbuffer)}))
+        self.refresh_index()
+        return target
+
+    def add_int8(self, version: str, flatbuffer: bytes, record: dict) -> Path:
+        """Give a version its `model_int8.tflite` (see digits.quantize): the file, then `record`
+        (its parity check, size and speed) with its digests under "int8" in meta.json."""
+        info = self.usable(version)
+        target = info.path / INT8_FILE
+        with store_writes(f"write {version!r}'s {INT8_FILE}"):
+            _atomic_write_bytes(target, flatbuffer)
+            _atomic_write_text(info.path / "meta.json", json_text(
+                {**info.meta, "int8": {**tflite_record(info.path / "model.keras", flatbuffer), **record}}))
+        self.refresh_index()
         return target
 
     def _remove_stale_temporaries(self, parent: Path) -> None:
@@ -282,11 +300,105 @@ class ModelStore:
             if self._active_pointer() == version:
                 (self.root / "ACTIVE").unlink(missing_ok=True)
 
+    # -- per-version cache files (results fixed for a version; see digits.results) ------------
+    def read_cache(self, version: str, name: str) -> bytes | None:
+        """A cache file beside a version (None when it has none); its reader checks its digest."""
+        validate_cache_name(name)
+        try:
+            return read_store_file(self.path(version) / name, MAX_CACHE_BYTES)
+        except (OSError, ValueError):  # none, or not a regular file of a sane size: recomputed
+            return None
+
+    def write_cache(self, version: str, name: str, data: bytes) -> None:
+        """Replace a cache file beside a version in one step (readers see the old file or the new)."""
+        validate_cache_name(name)
+        folder = self.path(version)
+        if not folder.is_dir():
+            raise StoreError(f"unknown version {version!r}")
+        _atomic_write_bytes(folder / name, data)
+
+    # -- the index: what listing needs, without parsing every meta.json --------------------------
+    def catalog(self) -> list[VersionInfo]:
+        """Every version as `list()` gives it, but each `meta` cut down to what a listing shows
+        (INDEX_FIELDS), read from `<root>/.index/versions.json`. The index is rebuilt whenever the
+        store's folder changed since it was written (a version saved, renamed into place or
+        deleted changes the folder's modification time), so its cost does not grow with the
+        number of versions between changes."""
+        index = self.root / INDEX_DIR / INDEX_FILE
+        if self.root.is_dir() and not index.parent.is_dir():
+            with contextlib.suppress(OSError):  # once: creating it changes the store folder's time stamp
+                index.parent.mkdir()
+        stamp = self._index_stamp()
+        try:  # the index is a store file like any other: read capped, checked entry by entry
+            data = json.loads(read_store_file(index, MAX_INDEX_BYTES))
+            if data.get("stamp") != stamp or data.get("format") != INDEX_FORMAT:
+                raise ValueError("stale")
+            entries = [_checked_entry(entry) for entry in data["versions"]]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            entries = self._rebuild_index(stamp)
+        active = self.active()
+        return [VersionInfo(e["id"], self.path(e["id"]), e["meta"], e["error"], e["id"] == active)
+                for e in entries]
+
+    def refresh_index(self) -> None:
+        """Rebuild the index now: after a change inside a version's folder (a new export)."""
+        self._rebuild_index(self._index_stamp())
+
+    def _index_stamp(self) -> list[int]:
+        stamps = []
+        for path in (self.root, SHIPPED_DIR / "meta.json", SHIPPED_DIR / "model.keras"):
+            try:
+                stamps.append(path.stat().st_mtime_ns)
+            except OSError:
+                stamps.append(0)
+        return stamps
+
+    def _rebuild_index(self, stamp: list[int]) -> list[dict]:
+        # `stamp` was taken before the scan: a change during it makes the next read rebuild again.
+        entries = [{"id": info.id, "meta": _summary(info.meta), "error": info.error} for info in self.list()]
+        if self.root.is_dir():
+            with contextlib.suppress(OSError):  # a read-only store still lists, only slower
+                _atomic_write_text(self.root / INDEX_DIR / INDEX_FILE, json.dumps(
+                    {"format": INDEX_FORMAT, "stamp": stamp, "versions": entries}))
+        return entries
+
     def meta(self, version: str) -> dict:
         info = self.info(version)
         if info.meta is None:
             raise StoreError(f"version {version!r} is broken: {info.error}")
         return info.meta
+
+
+INT8_FILE = "model_int8.tflite"  # full-integer export for phones (python -m digits export --int8)
+MODEL_FILES = ("model.keras", "model.tflite", INT8_FILE)
+INDEX_DIR, INDEX_FILE, INDEX_FORMAT = ".index", "versions.json", 1
+# What a listing shows of each version's meta.json (the Models page's table, the version pickers).
+INDEX_FIELDS = ("preset", "config", "created", "train_seconds", "architecture", "tflite", "int8")
+INDEX_TEST_FIELDS = ("accuracy", "confusion_4_9")
+CACHE_NAME = re.compile(r"^[a-z0-9_]+\.(npz|json)$")
+
+
+def validate_cache_name(name: str) -> str:
+    if not CACHE_NAME.match(name) or name == "meta.json":
+        raise StoreError(f"invalid cache file name {name!r}")
+    return name
+
+
+def _checked_entry(entry: dict) -> dict:
+    """An index entry, if it is one the app could have written (ValueError otherwise)."""
+    if not (is_valid_id(entry["id"]) and isinstance(entry["error"], (str, NULL))
+            and (entry["meta"] is None or check_meta(entry["meta"]))):
+        raise ValueError(f"index entry {entry!r:.80}")
+    return entry
+
+
+def _summary(meta: dict | None) -> dict | None:
+    if meta is None:
+        return None
+    summary = {key: meta[key] for key in INDEX_FIELDS if key in meta}
+    if isinstance(meta.get("test"), dict):
+        summary["test"] = {key: meta["test"][key] for key in INDEX_TEST_FIELDS if key in meta["test"]}
+    return summary
 
 
 def tflite_record(model_file: Path, flatbuffer: bytes) -> dict:
@@ -361,7 +473,7 @@ NULL = type(None)
 # (and fields other branches of the app add) are kept as they are.
 META_SCHEMA = {"id": str, "preset": str, "created": str, "command": str, "train_seconds": NUMBER,
                "config": dict, "test": dict, "history": list, "tflite": dict, "architecture": dict,
-               "data": dict, "augmentation": (dict, NULL), "versions": dict}
+               "data": dict, "augmentation": (dict, NULL), "versions": dict, "int8": dict}
 CONFIG_SCHEMA = {"preset": str, "epochs": int, "batch_size": int, "learning_rate": NUMBER, "schedule": str,
                  "augment": bool, "class_weights": dict, "limit": (int, NULL), "seed": int,
                  "name": (str, NULL), "activate": bool}
@@ -376,7 +488,11 @@ ARCHITECTURE_SCHEMA = {"name": str, "parameters": int}
 def parse_meta(raw: bytes) -> dict:
     """meta.json's bytes -> its dict, after strict UTF-8 and JSON decoding and a check of every
     field the app reads; ValueError naming the first field that is wrong."""
-    meta = json.loads(raw.decode("utf-8"))
+    return check_meta(json.loads(raw.decode("utf-8")))
+
+
+def check_meta(meta) -> dict:
+    """`meta` itself if every field the app reads has the right type; ValueError otherwise."""
     check_fields(meta, META_SCHEMA, "meta.json")
     for key, schema in (("config", CONFIG_SCHEMA), ("test", TEST_SCHEMA), ("tflite", TFLITE_SCHEMA),
                         ("architecture", ARCHITECTURE_SCHEMA)):

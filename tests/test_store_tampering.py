@@ -168,13 +168,13 @@ def odd_version(store, name: str, side: int = 28, classes: int = 10) -> None:
 ])
 def test_a_model_of_the_wrong_shape_is_broken_with_the_reason(store, canvas, open_page, tmp_path, name, side,
                                                               classes, reason):
-    from digits.predict import SingleImageInterpreter, single_image_predictor
+    from digits.predict import LiteInterpreter, version_predictor
 
     odd_version(store, name, side, classes)
     assert store.tflite(name) is not None  # the LiteRT file matches its digest: its shape is what is wrong
     with pytest.raises(ValueError, match="the LiteRT model " + reason.replace("[", r"\[").replace("]", r"\]")):
-        SingleImageInterpreter(store.tflite(name))
-    for load in (store.load, lambda version: single_image_predictor(store, version)):
+        LiteInterpreter(store.tflite(name))
+    for load in (store.load, lambda version: version_predictor(store, version)):
         with pytest.raises(StoreError, match=f"'{name}' is broken: model.keras " + reason.replace("[", r"\[")
                            .replace("]", r"\]")):
             load(name)
