@@ -35,6 +35,11 @@ def set_meta(folder, **changes) -> None:
     (folder / "meta.json").write_text(json.dumps(meta | changes))
 
 
+def version_box(models):
+    """The Models page's version chooser."""
+    return next(box for box in models.selectbox if box.label == "Version")
+
+
 def tamper(store, how: str, outside) -> str | None:
     """Tamper with the store; returns the reason the victim version must be broken with (None: no
     version is broken, the store must simply work)."""
@@ -111,7 +116,7 @@ def test_a_tampered_store_breaks_only_that_version_in_the_cli_and_every_page(sto
     assert rows[DEFAULT_VERSION]["status"] == "ok"
     if reason:
         assert rows[VICTIM]["status"].startswith("broken: ") and reason in rows[VICTIM]["status"]
-        models.selectbox[0].set_value(VICTIM).run()
+        version_box(models).set_value(VICTIM).run()
         assert not models.exception
         download = next(b for b in models.get("download_button") if b.proto.label == "Download .keras")
         assert download.proto.disabled, "a broken version's model file must not be served"
@@ -265,8 +270,9 @@ def assert_full(mount) -> None:
 
 
 def temporaries(store) -> list[str]:
-    """Hidden files a writer left (temporary files and folders), besides the run lock's mutex."""
-    return [str(p) for p in store.root.rglob(".*") if p.name != ".LOCK.mutex"]
+    """Hidden files a writer left (temporary files and folders), besides the run lock's mutex and
+    the folder of the version index."""
+    return [str(p) for p in store.root.rglob(".*") if p.name not in (".LOCK.mutex", ".index")]
 
 
 def test_a_full_or_read_only_store_gives_clear_messages_and_leaves_nothing_behind(unwritable_store, open_page):
@@ -277,7 +283,7 @@ def test_a_full_or_read_only_store_gives_clear_messages_and_leaves_nothing_behin
     app = submit_training_form(open_page("train"), preset="seed", subset_size=500, name="ui-run")
     assert not app.exception and "Not started: could not" in texts(app.error) and why in texts(app.error)
     models = open_page("models")
-    models.selectbox[0].set_value("spare").run()
+    version_box(models).set_value("spare").run()
     next(button for button in models.button if button.label == "Make active").click().run()
     assert not models.exception and "could not make 'spare' the active version" in texts(models.error)
     assert why in texts(models.error)
