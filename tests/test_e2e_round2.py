@@ -13,7 +13,7 @@ from dashboard_helpers import (CHROMIUM, photo_png, processes_using_store, start
                                stop_training, wait_until_app_idle)
 from digits.preprocessing import MAX_FILE_BYTES
 from digits.runs import read_events
-from test_e2e_dashboard import app_url, browser, e2e_store, metric_value, page  # noqa: F401
+from test_e2e_dashboard import app_url, browser, dashboard, e2e_store, metric_value, page  # noqa: F401
 from test_training import wait_for
 
 playwright_api = pytest.importorskip("playwright.sync_api")
