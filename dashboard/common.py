@@ -12,6 +12,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
+from digits.gate import activation_concern
 from digits.store import ModelStore, StoreError, VersionInfo
 
 CANVAS_SIDE = 280              # pixels; 10x the model's 28x28 input
@@ -191,3 +192,35 @@ def notify_after_rerun(message: str) -> None:
 def show_notice() -> None:
     if message := st.session_state.pop("notice", None):
         st.success(message)
+
+
+# -- making a version active, through the quality gate -----------------------------------------
+def request_activation(store: ModelStore, version: str, confirmed: bool = False) -> None:
+    """A button's on_click: make `version` active, unless the quality gate has a concern that is
+    not confirmed yet; then `activation_prompt` asks, saying why."""
+    st.session_state.pop("activation_pending", None)
+    try:
+        concern = None if confirmed else activation_concern(store, version)
+        if concern:
+            st.session_state.activation_pending = (version, concern)
+            return
+        store.activate(version)
+    except StoreError as err:
+        st.session_state.activation_error = str(err)
+        return
+    notify_after_rerun(f"`{version}` is now the active model.")
+
+
+def activation_prompt(store: ModelStore, version: str) -> None:
+    """Where a 'Make active' button is: its error, or the confirmation the quality gate asks for."""
+    if error := st.session_state.pop("activation_error", None):
+        st.error(error)
+    pending = st.session_state.get("activation_pending")
+    if not pending or pending[0] != version:
+        return
+    st.warning(f"{pending[1]}. Make it the active model anyway?", icon=":material/warning:")
+    row = st.container(horizontal=True)
+    row.button("Make it active anyway", type="primary", key="confirm_activation", on_click=request_activation,
+               args=(store, version, True))
+    row.button("Keep the current model", key="cancel_activation", on_click=st.session_state.pop,
+               args=("activation_pending", None))

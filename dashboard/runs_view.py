@@ -54,12 +54,14 @@ def parse_class_weights(text: str) -> dict[int, float]:
     return weights
 
 
-def config_from_form(preset_name: str, *, epochs: int, batch_size: int, learning_rate: float,
+def config_from_form(preset_name: str, *, epochs: int, batch_size: int | None, learning_rate: float,
                      schedule: str, augment: bool, class_weights: str, subset_size: int | None,
                      name: str, activate: bool) -> TrainConfig:
-    """The validated TrainConfig for the form's values (no subset size = every training image, an
-    empty name = a time stamp); ConfigError with every problem otherwise."""
-    return preset(preset_name, epochs=int(epochs), batch_size=int(batch_size), learning_rate=float(learning_rate),
+    """The validated TrainConfig for the form's values (no subset size = every training image, no
+    batch size = the preset's scaled to the subset, an empty name = a time stamp); ConfigError with
+    every problem otherwise."""
+    return preset(preset_name, epochs=int(epochs), batch_size=None if batch_size is None else int(batch_size),
+                  learning_rate=float(learning_rate),
                   schedule=schedule, augment=bool(augment), class_weights=parse_class_weights(class_weights),
                   limit=None if subset_size is None else int(subset_size), name=name.strip() or None,
                   activate=bool(activate)).validate()

@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("action", nargs="?", choices=["list", "activate", "delete"], default="list")
     models.add_argument("version", nargs="?", help="the version to activate or delete")
     models.add_argument("--json", action="store_true", help="print the list as JSON")
+    models.add_argument("--force", action="store_true",
+                        help="activate even a version more than 1 point of test accuracy below the active one")
     return parser
 
 
@@ -105,6 +107,13 @@ def cmd_models(args, store: ModelStore) -> int:
             print(f"error: 'models {args.action}' needs a version id", file=sys.stderr)
             return 2
         if args.action == "activate":
+            from digits.gate import activation_concern
+
+            concern = None if args.force else activation_concern(store, args.version)
+            if concern:
+                print(f"error: not activated: {concern.replace('`', '')}. Add --force to activate it anyway.",
+                      file=sys.stderr)
+                return 1
             store.activate(args.version)
             print(f"active version: {args.version}")
         else:

@@ -27,15 +27,18 @@ from digits.store import ModelStore, tflite_record, write_json
 
 BATCH_EVENT_SECONDS = 0.5  # how often the in-epoch progress is written for live viewers
 STEPS_PER_CALL = 16  # training steps per compiled call: less Python overhead per step
+CALLS_PER_EPOCH = 20  # at least this many calls an epoch, so a short epoch still reports progress
+WARMUP_FRACTION, MIN_WARMUP_STEPS = 0.2, 5
 
 
 def learning_rate(config: TrainConfig, steps_per_epoch: int):
     if config.schedule == "constant":
         return config.learning_rate
-    # One-cycle: warm up from peak/25 to the peak over the first 20% of steps, then cosine-anneal
-    # to almost zero. A built-in schedule, so the optimizer config serialises without custom code.
+    # One-cycle: warm up from peak/25 to the peak over the first 20% of steps (at least a few, at
+    # most half), then cosine-anneal to almost zero. A built-in schedule, so the optimizer config
+    # serialises without custom code.
     total = config.epochs * steps_per_epoch
-    warmup = max(1, int(0.2 * total))
+    warmup = max(1, min(total // 2, max(MIN_WARMUP_STEPS, int(WARMUP_FRACTION * total))))
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=config.learning_rate / 25, decay_steps=max(1, total - warmup), alpha=0.002,
         warmup_target=config.learning_rate, warmup_steps=warmup)
@@ -45,9 +48,27 @@ def compiled_model(config: TrainConfig, steps_per_epoch: int) -> keras.Model:
     """A fresh model for the config, seeded, compiled with Adam and its learning-rate schedule."""
     keras.utils.set_random_seed(config.seed)
     model = build_model(config.preset)
+    settle_batch_norm(model, config.epochs * steps_per_epoch)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate(config, steps_per_epoch)),
-                  loss="categorical_crossentropy", metrics=["accuracy"], steps_per_execution=STEPS_PER_CALL)
+                  loss="categorical_crossentropy", metrics=["accuracy"],
+                  steps_per_execution=steps_per_call(steps_per_epoch))
     return model
+
+
+def steps_per_call(steps_per_epoch: int) -> int:
+    """STEPS_PER_CALL, fewer for a short epoch: 16 steps in one call would report no progress."""
+    return max(1, min(STEPS_PER_CALL, steps_per_epoch // CALLS_PER_EPOCH))
+
+
+def settle_batch_norm(model: keras.Model, total_steps: int) -> None:
+    """Let batch norm's moving statistics (what inference uses) forget their initial values
+    within a short run: with Keras' momentum 0.99 they keep 0.99^100 = 37% of the initial mean 0
+    and variance 1 after 100 steps, and the model that trained well predicts badly. Long runs
+    (over 1,000 steps) keep 0.99."""
+    momentum = min(0.99, 1 - 10 / max(total_steps, 10))  # initial values weigh e^-10 at the end
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = momentum
 
 
 def make_dataset(split: Split, config: TrainConfig, training: bool) -> tf.data.Dataset:

@@ -53,7 +53,7 @@ def test_predict_with_an_unknown_or_invalid_model_says_so(store, images):
 
 
 def test_models_list_activate_delete(store):
-    fake_version(store, "mine", meta={"preset": "seed", "test": {"accuracy": 0.98}})
+    fake_version(store, "mine", meta={"preset": "seed", "test": {"accuracy": 0.995}})
     fake_version(store, "broken", model=b"")
     listed = json.loads(run_python("-m", "digits", "models", "--json").stdout)
     assert {r["id"]: (r["active"], r["broken"]) for r in listed} == {
@@ -80,3 +80,17 @@ def test_evaluate_json_reports_the_shipped_default(store):
     assert len(report["per_class"]) == 10 and sum(sum(r) for r in report["confusion"]) == 10_000
     assert len(report["misclassified"]) == round((1 - report["accuracy"]) * 10_000)
     assert set(report["confusion_4_9"]) == {"4->9", "9->4"}
+
+
+def test_activating_a_clearly_worse_version_needs_force_and_says_why(store):
+    fake_version(store, "quick", meta={"preset": "strong", "test": {"accuracy": 0.28}})
+    fake_version(store, "close", meta={"preset": "seed", "test": {"accuracy": 0.9912}})
+    refused = run_python("-m", "digits", "models", "activate", "quick")
+    assert refused.returncode == 1 and store.active() == "default"
+    assert "28.00% test accuracy" in refused.stderr and "below the active default" in refused.stderr
+    assert "--force" in refused.stderr
+    assert run_python("-m", "digits", "models", "activate", "quick", "--force").returncode == 0
+    assert store.active() == "quick"
+    # Less than a point below the active one (or better): no question asked.
+    assert run_python("-m", "digits", "models", "activate", "close").returncode == 0
+    assert store.active() == "close"

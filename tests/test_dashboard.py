@@ -255,6 +255,9 @@ def test_a_run_goes_live_is_shared_and_its_version_can_be_made_active(open_page,
     assert "live_curves" in plotly_figures(app)
     assert [row for row in app.dataframe[0].value.to_dict("records") if row["run"] == "tiny"][0]["state"] == "done"
     next(button for button in app.button if button.label == "Make `tiny` the active model").click().run()
+    # 500 images: far below the shipped default, so the quality gate asks first.
+    assert store.active() == DEFAULT_VERSION and "points below the active `default`" in texts(app.warning)
+    app.button(key="confirm_activation").click().run()
     assert store.active() == "tiny"
 
 
@@ -364,6 +367,22 @@ def test_models_lists_versions_shows_broken_ones_activates_and_deletes_with_conf
 
     app.selectbox[0].set_value("broken").run()
     assert next(b for b in app.button if b.label == "Make active").disabled
+
+
+def test_making_a_clearly_worse_version_active_asks_for_confirmation_saying_why(open_page, store):
+    from test_store import fake_version
+
+    fake_version(store, "quick", meta={"preset": "strong", "test": {"accuracy": 0.28}})
+    app = open_page("models")
+    app.selectbox[0].set_value("quick").run()
+    next(b for b in app.button if b.label == "Make active").click().run()
+    assert store.active() == DEFAULT_VERSION, "activated without confirmation"
+    assert "28.00% test accuracy" in texts(app.warning) and "points below the active `default`" in texts(app.warning)
+    app.button(key="cancel_activation").click().run()
+    assert store.active() == DEFAULT_VERSION and "points below" not in texts(app.warning)
+    next(b for b in app.button if b.label == "Make active").click().run()
+    app.button(key="confirm_activation").click().run()
+    assert store.active() == "quick" and "`quick` is now the active model." in texts(app.success)
 
 
 # -- what a page costs ------------------------------------------------------------------------------

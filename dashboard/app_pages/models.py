@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dashboard import charts
-from dashboard.common import model_store, notify_after_rerun, show_notice
+from dashboard.common import activation_prompt, model_store, notify_after_rerun, request_activation, show_notice
 from dashboard.runs_view import format_duration, settings_summary
 from digits.store import DEFAULT_VERSION, StoreError, VersionInfo
 
@@ -37,15 +37,9 @@ def delete_version(version: str) -> None:
 
 def version_actions(info: VersionInfo) -> None:
     buttons = st.container(horizontal=True)
-    if buttons.button("Make active", icon=":material/check_circle:", disabled=info.active or info.broken,
-                      help="already active" if info.active else None):
-        try:
-            store.activate(info.id)
-        except StoreError as err:
-            st.error(str(err))
-        else:
-            notify_after_rerun(f"`{info.id}` is now the active model.")
-            st.rerun()
+    buttons.button("Make active", icon=":material/check_circle:", disabled=info.active or info.broken,
+                   help="already active" if info.active else None, on_click=request_activation,
+                   args=(store, info.id))
     model_file = info.path / "model.keras"
     buttons.download_button(
         "Download .keras", data=model_file.read_bytes, file_name=f"digits-{info.id}.keras",
@@ -79,6 +73,7 @@ by_id = {info.id: info for info in versions}
 chosen = st.selectbox("Version", list(by_id), index=list(by_id).index(store.active()) if store.active() in by_id
                       else 0, format_func=lambda version: version + (" (active)" if by_id[version].active else ""))
 version_actions(by_id[chosen])
+activation_prompt(store, chosen)
 meta = by_id[chosen].meta or {}
 if meta.get("history"):
     st.plotly_chart(charts.training_curves(meta["history"]), key="version_curves")

@@ -3,11 +3,11 @@
 import streamlit as st
 
 from dashboard import charts
-from dashboard.common import model_store
+from dashboard.common import activation_prompt, model_store, request_activation, show_notice
 from dashboard.runs_view import (STATE_LABELS, config_from_form, current_numbers, format_class_weights,
                                  preset_label, run_progress, run_rows)
 from digits import runs
-from digits.config import PRESETS, SCHEDULES, TRAIN_SIZE, ConfigError, TrainConfig
+from digits.config import PRESETS, QUICK_STEPS_PER_EPOCH, SCHEDULES, TRAIN_SIZE, ConfigError, TrainConfig
 from digits.store import StoreError
 
 LIVE_REFRESH_SECONDS = 1.0   # while a run is in progress
@@ -43,12 +43,9 @@ def show_run(status: runs.RunStatus) -> None:
     elif status.state == "done":
         st.success(f"Version `{status.version}` is saved. Test accuracy: **{status.test_accuracy:.2%}**")
         if status.version and status.version != store.active():
-            if st.button(f"Make `{status.version}` the active model", key="activate_run_version", type="primary"):
-                try:
-                    store.activate(status.version)
-                    st.toast(f"`{status.version}` is now the active model.")
-                except StoreError as err:
-                    st.error(str(err))
+            st.button(f"Make `{status.version}` the active model", key="activate_run_version", type="primary",
+                      on_click=request_activation, args=(store, status.version))
+            activation_prompt(store, status.version)
     elif status.state == "failed":
         st.error(f"The run failed: {status.error}. See `{store.runs_dir / status.run_id / 'output.log'}`.")
     elif status.state == "cancelled":
@@ -87,7 +84,10 @@ def training_form() -> None:
     defaults = PRESETS[preset_name]
     with st.form(f"train_form_{preset_name}"):  # a new form per preset: its defaults apply
         epochs = st.number_input("Epochs", min_value=1, max_value=500, value=defaults.epochs)
-        batch_size = st.number_input("Batch size", min_value=1, value=defaults.batch_size)
+        batch_size = st.number_input("Batch size", min_value=1, value=None,
+                                     placeholder=f"{defaults.batch_size}, fewer for a small subset",
+                                     help=f"empty: the preset's {defaults.batch_size}, made smaller for a small "
+                                          f"subset so an epoch still has about {QUICK_STEPS_PER_EPOCH} steps")
         learning_rate = st.number_input("Learning rate", min_value=0.0, value=defaults.learning_rate,
                                         step=1e-4, format="%.5f")
         schedule = st.selectbox("Learning-rate schedule", SCHEDULES, index=SCHEDULES.index(defaults.schedule))
@@ -133,6 +133,7 @@ def past_runs() -> None:
 
 st.title("Train")
 store = model_store()
+show_notice()
 form_column, live_column = st.columns([1, 2], gap="large")
 with form_column:
     training_form()
