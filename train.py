@@ -1,99 +1,12 @@
-"""Train a digit model and save it as a new version in the model store.
+"""Train a digit model and save it as a new version in the model store: `python train.py --help`.
 
-    python train.py                                  # the 'strong' preset (the shipped default's recipe)
-    python train.py --preset seed                    # the tutorial's CNN and recipe, as written
-    python train.py --limit 2000 --epochs 1          # a quick run on a small subset
-    python train.py --class-weight 9=2.0 4=1.5 --activate
-
-Ctrl-C or SIGTERM stops the run cleanly: it is marked cancelled and nothing enters the store.
+The command lives in `digits/train_command.py`, so that `digits train` (once installed, from any
+folder) is the same command with the same options.
 """
 
-from __future__ import annotations
-
-import argparse
-import os
-import shlex
-import signal
 import sys
-import threading
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from digits.config import ConfigError, add_arguments, config_from_args  # noqa: E402
-from digits.data import DataError  # noqa: E402
-from digits.runs import Cancelled, RunBusy, acquire_lock, new_run_id, prepare_run_dir, release_lock  # noqa: E402
-from digits.store import DEFAULT_VERSION, ModelStore, StoreError  # noqa: E402
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    parser.add_argument("--data-dir", help="folder with the four MNIST IDX files (default: ../shared/mnist, "
-                                           "then the cache, downloading when needed)")
-    parser.add_argument("--ship", action="store_true",
-                        help="write the result as the shipped default (model_store/default); for maintainers")
-    parser.add_argument("--run-id", help=argparse.SUPPRESS)  # set by the dashboard, which holds the lock
-    return parser.parse_args(argv)
-
-
-def install_cancel_handlers() -> threading.Event:
-    cancel = threading.Event()
-
-    def handle(signum, frame):
-        if cancel.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl-C: stop right now
-        cancel.set()
-        print(f"\n{signal.Signals(signum).name}: stopping after the current batch; nothing will be saved.",
-              file=sys.stderr, flush=True)
-
-    signal.signal(signal.SIGINT, handle)
-    signal.signal(signal.SIGTERM, handle)
-    return cancel
-
-
-def reproducing_command(argv: list[str] | None) -> str:
-    """The command line as a user would type it again (without the dashboard's internal --run-id)."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if "--run-id" in args:
-        del args[args.index("--run-id"):args.index("--run-id") + 2]
-    return "python train.py " + shlex.join(args) if args else "python train.py"
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        config = config_from_args(args)
-    except ConfigError as err:
-        print(f"train.py: error: {err}", file=sys.stderr)
-        return 2
-    cancel = install_cancel_handlers()
-    store = ModelStore()
-    run_id = DEFAULT_VERSION if args.ship else (args.run_id or new_run_id(config))
-    try:
-        acquire_lock(store, run_id, os.getpid())
-    except RunBusy as err:
-        print(f"train.py: error: {err}", file=sys.stderr)
-        return 3
-    try:
-        if args.ship:
-            (store.runs_dir / run_id).mkdir(parents=True, exist_ok=True)
-        elif not args.run_id:  # the dashboard prepared the run folder already
-            prepare_run_dir(store, run_id, config)
-        from digits.training import train  # TensorFlow loads only after the checks pass
-
-        path = train(config, store, run_id, cancel, data_dir=args.data_dir, command=reproducing_command(argv),
-                     ship=args.ship)
-    except (DataError, StoreError) as err:
-        print(f"train.py: error: {err}", file=sys.stderr)
-        return 1
-    except Cancelled:
-        print(f"run {run_id} cancelled; nothing was saved.", file=sys.stderr)
-        return 130
-    finally:
-        release_lock(store, run_id)
-    print(f"saved version {run_id} at {path}")
-    return 0
-
+from digits.train_command import main, parse_args  # noqa: F401 - parse_args: the tests use it from here
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,4 +1,5 @@
-"""`python -m digits ...`: predict images, evaluate a version, manage the model store."""
+"""`digits ...` (or `python -m digits ...`): train, predict images, evaluate a version, export it,
+manage the model store."""
 
 from __future__ import annotations
 
@@ -9,12 +10,19 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from digits.quiet import load_tensorflow, quiet_native_logs  # noqa: E402
 from digits.store import DEFAULT_VERSION, ModelStore, StoreError  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m digits", description=__doc__)
+    parser = argparse.ArgumentParser(prog="digits", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+
+    from digits.train_command import __doc__ as train_doc, add_train_arguments
+
+    train = commands.add_parser("train", help="train a model and save it as a new version (same as train.py)",
+                                description=train_doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_train_arguments(train)
 
     predict = commands.add_parser("predict", help="predict the digit in each image")
     predict.add_argument("images", nargs="+", help="PNG, JPEG, BMP, GIF or WebP files, any size and background")
@@ -34,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("action", nargs="?", choices=["list", "activate", "delete"], default="list")
     models.add_argument("version", nargs="?", help="the version to activate or delete")
     models.add_argument("--json", action="store_true", help="print the list as JSON")
+    for command in (predict, evaluate, export, models):
+        command.add_argument("--verbose", action="store_true",
+                             help="keep TensorFlow's and LiteRT's start-up lines (CUDA, oneDNN, XNNPACK)")
     models.add_argument("--force", action="store_true",
                         help="activate even a version more than 1 point of test accuracy below the active one")
     return parser
@@ -43,7 +54,8 @@ def cmd_predict(args, store: ModelStore) -> int:
     from digits.predict import single_image_predictor
     from digits.preprocessing import ImageError, prepare
 
-    predictor = single_image_predictor(store, args.model)
+    with quiet_native_logs(args.verbose):  # LiteRT announces its XNNPACK delegate
+        predictor = single_image_predictor(store, args.model)
     results, failed = [], False
     for path in args.images:
         result = {"file": path, "digit": None, "confidence": None, "probabilities": None, "error": None}
@@ -77,6 +89,7 @@ def cmd_evaluate(args, store: ModelStore) -> int:
     from digits.predict import Predictor
 
     version = store.active() if args.model is None else args.model
+    load_tensorflow(args.verbose)
     test = load_test(args.data_dir)
     report = evaluate(Predictor(store.load(version)), test.images, test.labels).report()
     if args.json:
@@ -96,6 +109,7 @@ def cmd_export(args, store: ModelStore) -> int:
     from digits.predict import to_tflite
 
     version = store.active() if args.model is None else args.model
+    load_tensorflow(args.verbose)
     path = store.add_tflite(version, to_tflite(store.load(version)))
     print(f"version {version}: wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
     return 0
@@ -142,7 +156,12 @@ COMMANDS = {"predict": cmd_predict, "evaluate": cmd_evaluate, "export": cmd_expo
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    if args.command == "train":
+        from digits.train_command import run
+
+        return run(args, argv[argv.index("train") + 1:])
     from digits.data import DataError
 
     try:

@@ -26,7 +26,6 @@ from digits.config import TrainConfig
 from digits.data import PROJECT_ROOT
 from digits.store import ModelStore, StoreError, validate_version_id
 
-TRAIN_SCRIPT = PROJECT_ROOT / "train.py"
 CLOSING_EVENTS = {"done", "cancelled", "failed"}
 
 
@@ -214,7 +213,7 @@ def prepare_run_dir(store: ModelStore, run_id: str, config: TrainConfig) -> Path
 
 
 def start_run(config: TrainConfig, store: ModelStore | None = None, data_dir: str | None = None) -> str:
-    """Launch `train.py` as its own process for `config`; returns the run id at once.
+    """Launch `digits train` (train.py's command) as its own process for `config`; returns the run id at once.
     RunBusy when a run is already in progress (from any session or process)."""
     store = store or ModelStore()
     config.validate()
@@ -224,7 +223,7 @@ def start_run(config: TrainConfig, store: ModelStore | None = None, data_dir: st
         run_dir = prepare_run_dir(store, run_id, config)
         EventLog(run_dir).emit("queued")
         env = {**os.environ, "DIGITS_STORE": str(store.root), "PYTHONUNBUFFERED": "1"}
-        argv = [sys.executable, str(TRAIN_SCRIPT), *config.to_argv(), "--run-id", run_id]
+        argv = [sys.executable, "-m", "digits", "train", *config.to_argv(), "--run-id", run_id]
         if data_dir:
             argv += ["--data-dir", str(data_dir)]
         with open(run_dir / "output.log", "ab") as output:

@@ -43,6 +43,8 @@ def test_predict_text_output(store, images):
     seven, *_ = images
     result = run_python("-m", "digits", "predict", str(seven))
     assert result.returncode == 0 and result.stdout.startswith(f"{seven}: 7 (")
+    assert result.stderr == "", "LiteRT's XNNPACK line (or anything else) on stderr"
+    assert "XNNPACK" in run_python("-m", "digits", "predict", str(seven), "--verbose").stderr
 
 
 def test_predict_with_an_unknown_or_invalid_model_says_so(store, images):
@@ -74,6 +76,7 @@ def test_models_list_activate_delete(store):
 def test_evaluate_json_reports_the_shipped_default(store):
     result = run_python("-m", "digits", "evaluate", "--json")
     assert result.returncode == 0, result.stderr
+    assert "cuInit" not in result.stderr and "cuda drivers" not in result.stderr, result.stderr
     report = json.loads(result.stdout)
     assert report["version"] == "default" and report["images"] == 10_000
     assert report["accuracy"] >= 0.995
