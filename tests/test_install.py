@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
 
@@ -23,7 +24,8 @@ def run(argv, cwd, env, timeout=300) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """The project's tracked files installed (not editable) into a fresh virtual environment.
-    It sees this interpreter's packages (--system-site-packages), so nothing is downloaded."""
+    A .pth file lets it see the packages this interpreter has, so nothing is downloaded (after the
+    environment's own packages: this checkout's editable install is not among them)."""
     base = tmp_path_factory.mktemp("install")
     source = base / "source"
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
@@ -32,8 +34,10 @@ def installed(tmp_path_factory):
             (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, source / name)
     venv = base / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
-    result = run([venv / "bin" / "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    [own] = venv.glob("lib/python*/site-packages")
+    (own / "outer.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    result = run([venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                   "--disable-pip-version-check", str(source)], base, os.environ)
     assert result.returncode == 0, result.stderr[-2000:]
     shutil.rmtree(source)  # the installed command must not need the source tree
@@ -52,6 +56,8 @@ def test_the_installed_command_predicts_trains_and_lists_from_any_folder(install
     photos.mkdir()
     drawn_seven().save(photos / "x.png")
 
+    where = run([digits.parent / "python", "-c", "import digits; print(digits.__file__)"], photos, env)
+    assert where.stdout.startswith(str(digits.parent.parent)), where  # the installed copy, not this checkout
     predicted = run([digits, "predict", "x.png"], photos, env)
     assert predicted.returncode == 0, predicted.stderr
     assert predicted.stdout.startswith("x.png: 7 (") and predicted.stderr == ""
