@@ -224,3 +224,24 @@ def activation_prompt(store: ModelStore, version: str) -> None:
                args=(store, version, True))
     row.button("Keep the current model", key="cancel_activation", on_click=st.session_state.pop,
                args=("activation_pending", None))
+
+
+# -- notes and tags ----------------------------------------------------------------------------
+def notes_editor(store: ModelStore, kind: str, item_id: str) -> None:
+    """Edit the note and tags of a run or version (`digits.notes`); saved with the button."""
+    from digits.notes import MAX_NOTE_CHARS, parse_tags, read_notes, write_notes
+
+    notes = read_notes(store, kind, item_id)
+    with st.form(f"notes-{kind}-{item_id}", border=False):
+        note = st.text_area("Note", value=notes.note, max_chars=MAX_NOTE_CHARS, height=90,
+                            placeholder="what this was for, what you saw")
+        tags = st.text_input("Tags", value=" ".join(notes.tags), placeholder="e.g. baseline quick",
+                             help="words separated by spaces or commas; the search box finds them")
+        if st.form_submit_button("Save note and tags", icon=":material/save:"):
+            try:
+                write_notes(store, kind, item_id, note.strip(), parse_tags(tags))
+            except StoreError as err:
+                st.error(str(err))
+            else:
+                notify_after_rerun(f"Saved the note and tags of `{item_id}`.")
+                st.rerun()

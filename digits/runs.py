@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -133,6 +134,8 @@ class RunStatus:
     phase: str = ""                 # the last event: start, data, epoch, batch, evaluating, saving …
     epochs: list[dict] = field(default_factory=list)   # one dict per finished epoch
     progress: dict | None = None    # the latest batch event of the epoch in progress
+    steps: list[dict] = field(default_factory=list)    # every batch event past step 0: the per-step curves
+    stop_requested: float | None = None  # when Stop was pressed: the run is stopping until it has ended
     started: float | None = None
     ended: float | None = None
     version: str | None = None
@@ -167,8 +170,10 @@ def run_status(store: ModelStore, run_id: str) -> RunStatus:
             status.progress = None
         elif kind == "batch":
             status.progress = event
+            if event.get("step"):
+                status.steps.append(event)
         elif kind == "stop":
-            stopped = event["time"]
+            stopped = status.stop_requested = event["time"]
         elif kind in CLOSING_EVENTS:
             status.state, status.ended = kind, event["time"]
             status.version = event.get("version")
@@ -187,7 +192,8 @@ def list_runs(store: ModelStore) -> list[RunStatus]:
     """Every run, newest first."""
     if not store.runs_dir.is_dir():
         return []
-    dirs = [p for p in store.runs_dir.iterdir() if p.is_dir() and (p / "config.json").is_file()]
+    dirs = [p for p in store.runs_dir.iterdir()
+            if p.is_dir() and not p.name.startswith(".") and (p / "config.json").is_file()]
     dirs.sort(key=lambda p: (p / "config.json").stat().st_mtime, reverse=True)
     return [run_status(store, p.name) for p in dirs]
 
@@ -251,3 +257,24 @@ def stop_run(store: ModelStore | None = None) -> str | None:
     except ProcessLookupError:
         return None
     return holder["run_id"]
+
+
+# -- a run's files ----------------------------------------------------------------------------
+def output_log(store: ModelStore, run_id: str) -> Path:
+    """The run's process output (train.py's prints, Keras' epoch lines, a traceback if it failed)."""
+    validate_version_id(run_id)
+    return store.runs_dir / run_id / "output.log"
+
+
+def delete_run(store: ModelStore, run_id: str) -> None:
+    """Remove a run's folder (its settings, event log and output log); the version it saved, if
+    any, stays in the store. A run in progress cannot be deleted: stop it first."""
+    validate_version_id(run_id)
+    run_dir = store.runs_dir / run_id
+    if not run_dir.is_dir():
+        raise StoreError(f"unknown run {run_id!r}")
+    if current_run(store) == run_id:
+        raise StoreError(f"run {run_id!r} is in progress: stop it first")
+    trash = store.runs_dir / f".deleted-{run_id}-{os.getpid()}"
+    os.rename(run_dir, trash)  # gone from every listing at once
+    shutil.rmtree(trash, ignore_errors=True)

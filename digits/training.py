@@ -111,7 +111,7 @@ class LiveLog(keras.callbacks.Callback):
         if now - self.last_write >= BATCH_EVENT_SECONDS:
             self.last_write = now
             self.log.emit("batch", epoch=len(self.history) + 1, step=batch + 1, steps=self.steps,
-                          seconds=now - self.epoch_start, **_floats(logs))
+                          seconds=now - self.epoch_start, learning_rate=_current_lr(self.model), **_floats(logs))
 
     def on_epoch_end(self, epoch, logs=None):
         if self.cancel.is_set():  # a partial epoch's numbers would mislead
