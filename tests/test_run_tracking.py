@@ -136,3 +136,17 @@ def test_stop_shows_stopping_until_the_run_has_ended(open_page, store):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_versions_carry_notes_and_tags_and_are_searchable(open_page, store, copied_default):
+    app = open_page("models")
+    app.selectbox[0].set_value(copied_default).run()
+    [note] = [area for area in app.text_area if area.label == "Note"]
+    note.set_value("the default, copied for a fine-tune")
+    [tags] = [box for box in app.text_input if box.label == "Tags"]
+    tags.set_value("baseline")
+    next(button for button in app.button if button.label == "Save note and tags").click().run()
+    rows = {row["version"]: row for row in app.dataframe[0].value.to_dict("records")}
+    assert rows[copied_default]["tags"] == "baseline" and "fine-tune" in rows[copied_default]["note"]
+    app.text_input(key="version_search").set_value("BASELINE").run()
+    assert [row["version"] for row in app.dataframe[0].value.to_dict("records")] == [copied_default]

@@ -3,8 +3,10 @@
 import streamlit as st
 
 from dashboard import charts
-from dashboard.common import activation_prompt, model_store, notify_after_rerun, request_activation, show_notice
-from dashboard.runs_view import format_duration, settings_summary
+from dashboard.common import (activation_prompt, model_store, notes_editor, notify_after_rerun, request_activation,
+                              show_notice)
+from dashboard.runs_view import format_duration, matches, settings_summary
+from digits.notes import delete_notes, read_notes
 from digits.store import DEFAULT_VERSION, StoreError, VersionInfo
 
 
@@ -28,6 +30,7 @@ def version_row(info: VersionInfo) -> dict:
 def delete_version(version: str) -> None:
     try:
         store.delete(version)
+        delete_notes(store, "versions", version)
     except StoreError as err:
         st.error(str(err))
         return
@@ -60,7 +63,10 @@ versions = store.list()
 if not versions:
     st.warning("The store holds no version, and the shipped default `model_store/default` is missing.")
     st.stop()
-st.dataframe([version_row(info) for info in versions], hide_index=True, column_config={
+query = st.text_input("Search versions", placeholder="a version id, preset, note or tag", key="version_search")
+notes = {info.id: read_notes(store, "versions", info.id) for info in versions}
+rows = [{**version_row(info), "tags": " ".join(notes[info.id].tags), "note": notes[info.id].note} for info in versions]
+st.dataframe([row for row in rows if matches(query, *row.values())], hide_index=True, column_config={
     "version": st.column_config.TextColumn(width="medium", pinned=True),
     "test accuracy": st.column_config.NumberColumn(format="percent"),
     "learning rate": st.column_config.NumberColumn(format="%.4g"),
@@ -74,6 +80,8 @@ chosen = st.selectbox("Version", list(by_id), index=list(by_id).index(store.acti
                       else 0, format_func=lambda version: version + (" (active)" if by_id[version].active else ""))
 version_actions(by_id[chosen])
 activation_prompt(store, chosen)
+with st.expander("Note and tags"):
+    notes_editor(store, "versions", chosen)
 meta = by_id[chosen].meta or {}
 if meta.get("history"):
     st.plotly_chart(charts.training_curves(meta["history"]), key="version_curves")
