@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_predict(args, store: ModelStore) -> int:
+    from digits.explain import digit_count
     from digits.predict import single_image_predictor
     from digits.preprocessing import ImageError, prepare
 
@@ -58,10 +59,12 @@ def cmd_predict(args, store: ModelStore) -> int:
         predictor = single_image_predictor(store, args.model)
     results, failed = [], False
     for path in args.images:
-        result = {"file": path, "digit": None, "confidence": None, "probabilities": None, "error": None}
+        result = {"file": path, "digit": None, "confidence": None, "probabilities": None, "error": None,
+                  "several_digits": False}
         try:
             prediction = predictor.predict_prepared(prepare(path))
-            result.update(digit=prediction.digit, confidence=round(prediction.confidence, 6),
+            result.update(several_digits=digit_count(path) > 1, digit=prediction.digit,
+                          confidence=round(prediction.confidence, 6),
                           probabilities=None if prediction.probabilities is None
                           else [round(float(p), 6) for p in prediction.probabilities])
         except ImageError as err:
@@ -80,7 +83,10 @@ def _predict_line(result: dict) -> str:
         return f"{result['file']}: error: {result['error']}"
     if result["digit"] is None:
         return f"{result['file']}: no digit"
-    return f"{result['file']}: {result['digit']} ({result['confidence']:.1%})"
+    line = f"{result['file']}: {result['digit']} ({result['confidence']:.1%})"
+    if result["several_digits"]:
+        line += " - this image seems to hold several digits: read it as a number instead (`digits read`)"
+    return line
 
 
 def cmd_evaluate(args, store: ModelStore) -> int:

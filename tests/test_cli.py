@@ -36,7 +36,8 @@ def test_predict_json_gives_one_object_per_file_and_fails_only_the_bad_file(stor
         assert len(row["probabilities"]) == 10 and abs(sum(row["probabilities"]) - 1) < 1e-3
         assert row["confidence"] == max(row["probabilities"])
     assert rows[1]["digit"] is None and "damaged or truncated" in rows[1]["error"]
-    assert rows[3] == {"file": str(blank), "digit": None, "confidence": 0.0, "probabilities": None, "error": None}
+    assert rows[3] == {"file": str(blank), "digit": None, "confidence": 0.0, "probabilities": None, "error": None,
+                       "several_digits": False}
 
 
 def test_predict_text_output(store, images):
@@ -97,3 +98,31 @@ def test_activating_a_clearly_worse_version_needs_force_and_says_why(store):
     # Less than a point below the active one (or better): no question asked.
     assert run_python("-m", "digits", "models", "activate", "close").returncode == 0
     assert store.active() == "close"
+
+
+def number_image(split, digits_of_number: str, gap: int = 3, scale: int = 3) -> Image.Image:
+    """MNIST test digits side by side, cropped to their ink, `gap` pixels apart: a handwritten number."""
+    import numpy as np
+
+    parts = []
+    for digit in digits_of_number:
+        image = split.images[int(np.flatnonzero(split.labels == int(digit))[0])]
+        columns = np.flatnonzero(image.max(axis=0) > 60)
+        parts += [image[:, columns[0]:columns[-1] + 1], np.zeros((28, gap), np.uint8)]
+    number = np.pad(np.concatenate(parts, axis=1), 8)
+    return Image.fromarray(255 - np.kron(number, np.ones((scale, scale), np.uint8)))  # dark ink on white
+
+
+def test_a_multi_digit_image_gets_a_hint_to_read_it_as_a_number(store, images, tmp_path):
+    from digits.data import load_test
+
+    number = tmp_path / "2024.png"
+    number_image(load_test(), "2024").save(number)
+    seven, *_ = images
+    result = run_python("-m", "digits", "predict", str(number), str(seven))
+    assert result.returncode == 0
+    number_line, seven_line = result.stdout.splitlines()
+    assert "several digits" in number_line and "digits read" in number_line
+    assert "several digits" not in seven_line
+    rows = json.loads(run_python("-m", "digits", "predict", str(number), str(seven), "--json").stdout)
+    assert [row["several_digits"] for row in rows] == [True, False]
