@@ -63,9 +63,13 @@ def warn_unusable(store: ModelStore, versions, usable: list[str]) -> None:
                        "The Models page lists every version.")
 
 
-def version_picker(label: str, key: str, store: ModelStore) -> str | None:
-    """A select box of the usable versions, the active one first chosen; None when there are none."""
-    versions = usable_versions(store)
+def version_picker(label: str, key: str, store: ModelStore, exclude: str | None = None) -> str | None:
+    """A select box of the usable versions (but `exclude`), the active one first chosen; None when
+    there are none."""
+    versions = [info for info in usable_versions(store) if info.id != exclude]
+    if exclude is not None and not versions:
+        st.info("There is no other usable version to compare with: train one on the Train page.")
+        return None
     warn_unusable(store, [st.session_state.get(key), store.active()], [info.id for info in versions])
     if not versions:
         st.error("No usable model version: the shipped default `model_store/default` is missing or broken, "
@@ -182,6 +186,54 @@ def enlarged(image: np.ndarray, side: int = ENLARGED_SIDE) -> Image.Image:
     """A small grey image (float in [0, 1] or uint8) blown up with visible pixels."""
     pixels = image if image.dtype == np.uint8 else (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
     return Image.fromarray(pixels, "L").resize((side, side), Image.Resampling.NEAREST)
+
+
+def enlarged_rgb(image: np.ndarray, side: int = ENLARGED_SIDE) -> Image.Image:
+    """A small uint8 RGB image [h, w, 3] blown up with visible pixels."""
+    return Image.fromarray(image, "RGB").resize((side, side), Image.Resampling.NEAREST)
+
+
+THUMBNAIL_SIDE = 56
+
+
+def upload_row(predictor, upload) -> dict:
+    """One uploaded file's row in the results table: a thumbnail (a data URL), the digit, its
+    confidence, the top 3, whether it seems to hold several digits, or why it cannot be read."""
+    import base64
+    import io
+
+    from digits.explain import digit_count, top_choices
+    from digits.preprocessing import ImageError, load_image, prepare, preview
+
+    row = {"image": None, "file": upload.name, "digit": None, "confidence": None, "top 3": "",
+           "several digits": False, "problem": ""}
+    try:
+        image = load_image(upload.getvalue())
+        buffer = io.BytesIO()
+        preview(image, THUMBNAIL_SIDE).save(buffer, format="PNG")
+        row["image"] = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+        prediction = predictor.predict_prepared(prepare(image))
+        row["several digits"] = digit_count(image) > 1
+    except ImageError as err:
+        row["problem"] = str(err).removeprefix("image: ")
+        return row
+    if prediction.digit is None:
+        row["problem"] = "no digit found"
+    else:
+        row.update(digit=prediction.digit, confidence=prediction.confidence,
+                   **{"top 3": ", ".join(f"{d}: {p:.0%}" for d, p in top_choices(prediction.probabilities))})
+    return row
+
+
+def results_csv(rows: list[dict]) -> str:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else [])
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
 
 
 def notify_after_rerun(message: str) -> None:

@@ -4,8 +4,9 @@ import numpy as np
 import streamlit as st
 
 from dashboard import charts
-from dashboard.common import (CANVAS_SIDE, ENLARGED_SIDE, draw_canvas, enlarged, load_single_image_predictor,
-                              model_store, version_picker)
+from dashboard.common import (CANVAS_SIDE, ENLARGED_SIDE, draw_canvas, enlarged, enlarged_rgb,
+                              load_single_image_predictor, model_store, results_csv, upload_row, version_picker)
+from digits.explain import TOP, article, digit_count, heat_overlay, occlusion_map, top_choices
 from digits.preprocessing import MIN_INK_SIDE, ImageError, load_image, prepare, preview
 from digits.store import StoreError
 
@@ -29,12 +30,44 @@ def show_prediction(predictor, image, no_digit_message: str, min_ink_side: float
     digit_column.metric("Prediction", prediction.digit)
     confidence_column.metric("Confidence", f"{prediction.confidence:.1%}")
     if prediction.unsure:
-        runner_up = int(prediction.probabilities.argsort()[-2])
-        st.warning(f"Low confidence: the model is unsure. It could also be a {runner_up} "
-                   f"({prediction.probabilities[runner_up]:.0%}).")
+        choices = ", ".join(f"{article(digit)} ({p:.0%})" for digit, p in top_choices(prediction.probabilities))
+        st.warning(f"Low confidence: the model is unsure. Its top {TOP} guesses: {choices}.")
+    several = digit_count(image)
+    if several > 1:
+        st.info(f"This image seems to hold several digits (about {several} side by side); the model reads one "
+                "digit at a time. Read it as a number instead, with the number reader (`digits read`).",
+                icon=":material/pin:")
     st.html(charts.probability_bars(prediction.probabilities))
-    st.image(enlarged(prediction.model_input), width=ENLARGED_SIDE,
-             caption="What the model received: 28×28, MNIST-style")
+    images = [enlarged(prediction.model_input)]
+    captions = ["What the model received: 28×28, MNIST-style"]
+    if st.session_state.get("explain"):
+        heat = occlusion_map(predictor.probabilities, prediction.model_input, prediction.digit)
+        images.append(enlarged_rgb(heat_overlay(prediction.model_input, heat)))
+        captions.append(f"Red: pixels that made it {article(prediction.digit)}; blue: against (occlusion)")
+    st.image(images, width=ENLARGED_SIDE, caption=captions)
+
+
+def show_results(predictors: dict, image, no_digit_message: str, min_ink_side: float = MIN_INK_SIDE) -> None:
+    """One version's prediction, or two side by side (compare mode)."""
+    if len(predictors) == 1:
+        show_prediction(next(iter(predictors.values())), image, no_digit_message, min_ink_side)
+        return
+    for column, (version, predictor) in zip(st.columns(len(predictors)), predictors.items()):
+        with column:
+            st.markdown(f"**{version}**")
+            show_prediction(predictor, image, no_digit_message, min_ink_side)
+
+
+def batch_results(predictor, uploads) -> None:
+    """Several files: one row each (thumbnail, digit, confidence, top 3), and the table as CSV."""
+    rows = [upload_row(predictor, upload) for upload in uploads]
+    st.dataframe(rows, hide_index=True, row_height=60, column_config={
+        "image": st.column_config.ImageColumn("image", width="small"),
+        "confidence": st.column_config.NumberColumn(format="percent"),
+    })
+    table = [{key: value for key, value in row.items() if key != "image"} for row in rows]
+    st.download_button("Download the results (CSV)", data=results_csv(table), file_name="predictions.csv",
+                       mime="text/csv", icon=":material/download:", on_click="ignore")
 
 
 def clear_canvas() -> None:
@@ -52,9 +85,23 @@ except StoreError as err:
     st.error(f"This version cannot be used: {err}")
     st.stop()
 
-draw_tab, upload_tab = st.tabs(["Draw", "Upload a photo or scan"])
+options = st.container(horizontal=True)
+options.toggle("Show which pixels drove the prediction", key="explain",
+               help="occlusion sensitivity: each patch of the 28×28 input is covered in turn, and the drop in "
+                    "the predicted digit's probability is painted over it")
+compare = options.toggle("Compare two versions", key="compare")
+predictors = {version: predictor}
+if compare:
+    other = version_picker("Compare with", key="compare_version", store=store, exclude=version)
+    if other is not None:
+        try:
+            predictors[other] = load_single_image_predictor(other)
+        except StoreError as err:
+            st.error(f"`{other}` cannot be used: {err}")
 
-def drawing_area(predictor) -> None:
+draw_tab, upload_tab, camera_tab = st.tabs(["Draw", "Upload photos or scans", "Camera"])
+
+def drawing_area(predictors: dict) -> None:
     """The canvas and its prediction: a stroke reruns only this fragment, not the whole page
     (the canvas already waits 200 ms after the mouse is released before it sends)."""
     canvas_column, result_column = st.columns([1, 1], gap="large")
@@ -65,18 +112,22 @@ def drawing_area(predictor) -> None:
         st.slider("Stroke width", min_value=8, max_value=40, key="stroke_width", width=CANVAS_SIDE)
         st.button("Clear", icon=":material/ink_eraser:", on_click=clear_canvas)
     with result_column:
-        show_prediction(predictor, drawing, "Draw a digit (0-9) on the black canvas; the prediction follows "
+        show_results(predictors, drawing, "Draw a digit (0-9) on the black canvas; the prediction follows "
                                             "each stroke.",
                         min_ink_side=max(MIN_INK_SIDE, DOT_PEN_WIDTHS * st.session_state.stroke_width / CANVAS_SIDE))
 
 
 with draw_tab:
-    drawing_area(predictor)
+    drawing_area(predictors)
 
 with upload_tab:
-    upload = st.file_uploader("A photo or scan of one digit, any background", type=UPLOAD_TYPES,
-                              help="PNG, JPEG, BMP, GIF or WebP, up to 5 MB")
-    if upload is not None:
+    uploads = st.file_uploader("Photos or scans of one digit each, any background", type=UPLOAD_TYPES,
+                               accept_multiple_files=True, help="PNG, JPEG, BMP, GIF or WebP, up to 5 MB each; "
+                               "several files give a table of results")
+    if len(uploads) > 1:
+        batch_results(predictor, uploads)
+    elif uploads:
+        upload = uploads[0]
         try:
             image = load_image(upload.getvalue())
         except ImageError as err:  # its message starts "image: " for bytes, which have no file name
@@ -84,7 +135,18 @@ with upload_tab:
         else:
             image_column, result_column = st.columns([1, 1], gap="large")
             with result_column:
-                show_prediction(predictor, image, "No digit found in this image: it looks blank, "
-                                "or the ink has too little contrast with the paper.")
+                show_results(predictors, image, "No digit found in this image: it looks blank, "
+                             "or the ink has too little contrast with the paper.")
             # What was read (upright, the first frame), as any browser shows it (not 16-bit, not CMYK).
             image_column.image(preview(image, 2 * CANVAS_SIDE), caption=upload.name, width=CANVAS_SIDE)
+
+with camera_tab:
+    photo = st.camera_input("Take a photo of a digit written on paper", key="camera",
+                            help="hold the paper flat, the digit filling about a third of the picture")
+    if photo is not None:
+        try:
+            image = load_image(photo.getvalue())
+        except ImageError as err:
+            st.error(f"The photo cannot be used: {str(err).removeprefix('image: ')}")
+        else:
+            show_results(predictors, image, "No digit found in the photo: write it darker or larger, on plain paper.")
