@@ -40,15 +40,18 @@ def probability_bars(probabilities: Sequence[float]) -> str:
 
 
 def confusion_heatmap(confusion: np.ndarray, highlighted: Iterable[tuple[int, int]] = FOUR_NINE_CELLS,
-                      title: str = "Confusion matrix") -> go.Figure:
-    """True digit (rows) x predicted digit (columns), every cell labelled with its count.
+                      title: str = "Confusion matrix", percent: bool = False) -> go.Figure:
+    """True digit (rows) x predicted digit (columns), every cell labelled with its count, or with
+    `percent` its share of that true digit's images (each row sums to 100%).
 
     Colours follow log(1 + count), so the few errors stay visible next to ~1,000 correct answers
     per digit. The `highlighted` cells are outlined and annotated. A transparent marker sits on
     every cell so a click selects it (Plotly heatmaps themselves have no point selection)."""
     confusion = np.asarray(confusion)
+    shares = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)   # [10, 10], rows sum to 1
+    labels = np.vectorize(lambda share: f"{share:.1%}" if share else "0")(shares) if percent else confusion
     figure = go.Figure(go.Heatmap(
-        z=np.log1p(confusion), x=DIGITS, y=DIGITS, text=confusion, texttemplate="%{text}",
+        z=np.log1p(confusion), x=DIGITS, y=DIGITS, text=labels, texttemplate="%{text}",
         colorscale="Blues", showscale=False, hoverinfo="skip", xgap=1, ygap=1,
     ))
     cells_true, cells_predicted = np.meshgrid(DIGITS, DIGITS, indexing="ij")
@@ -63,7 +66,8 @@ def confusion_heatmap(confusion: np.ndarray, highlighted: Iterable[tuple[int, in
         # The label sits outside the grid where it can (right of the last column, below the last
         # row), so it hides no other cell; the arrow stops short of the cell's own count.
         offset = (48, 0) if predicted == DIGITS[-1] else (0, 34) if true == DIGITS[-1] else (40, -30)
-        figure.add_annotation(x=predicted, y=true, text=f"{true}→{predicted}: {confusion[true, predicted]}",
+        cell = f"{shares[true, predicted]:.2%}" if percent else confusion[true, predicted]
+        figure.add_annotation(x=predicted, y=true, text=f"{true}→{predicted}: {cell}",
                               showarrow=True, arrowhead=2, arrowcolor=ACCENT, ax=offset[0], ay=offset[1], standoff=13,
                               xanchor="left" if offset[0] else "center", font=dict(color=ACCENT, size=12),
                               bgcolor="rgba(255,255,255,0.9)", bordercolor=ACCENT)

@@ -166,6 +166,12 @@ def settings_summary(config: dict) -> dict:
     }
 
 
+def percent_or_dash(value: float | None) -> str:
+    """A table cell for an accuracy: '99.61%', or '—' for a run or version that has none (a
+    number column would show 'None')."""
+    return "—" if value is None else f"{value:.2%}"
+
+
 def run_rows(statuses: Iterable[RunStatus], now: float | None = None) -> list[dict]:
     now = now or time.time()
     rows = []
@@ -174,7 +180,7 @@ def run_rows(statuses: Iterable[RunStatus], now: float | None = None) -> list[di
         rows.append({
             "run": status.run_id,
             "state": status.state,
-            "test accuracy": status.test_accuracy,
+            "test accuracy": percent_or_dash(status.test_accuracy),
             "epochs done": len(status.epochs),
             **settings_summary(status.config),
             "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(status.started)) if status.started else "",

@@ -77,6 +77,7 @@ def test_a_photo_from_the_camera_is_read(app_url, browser, tmp_path):
         page.set_default_timeout(WAIT_MS)
         page.goto(app_url)
         page.get_by_role("tab", name="Camera").click()
+        page.get_by_text("Turn the camera on").click()
         panel = page.get_by_role("tabpanel").filter(has=page.locator('[data-testid="stCameraInput"]'))
         panel.get_by_role("button", name="Take Photo").click()
         expect(metric_value(panel, "Prediction")).to_have_text("3")

@@ -103,6 +103,8 @@ def test_a_photo_of_several_digits_points_to_reading_it_as_a_number(open_page, c
 
 def test_the_camera_takes_a_photo_of_a_digit(open_page, canvas, test_split):
     app = open_page()
+    assert not app.get("camera_input"), "the browser would ask for the camera on every visit"
+    app.toggle(key="camera_on").set_value(True).run()
     camera = app.get("camera_input")[0]
     camera.set_value(("shot.jpg", encoded(Image.open(io.BytesIO(photo_png(first_image_of(test_split, 5)))), "JPEG"),
                       "image/jpeg")).run()

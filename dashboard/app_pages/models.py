@@ -5,9 +5,14 @@ import streamlit as st
 from dashboard import charts
 from dashboard.common import (activation_prompt, model_store, notes_editor, notify_after_rerun, request_activation,
                               show_notice)
-from dashboard.runs_view import format_duration, matches, settings_summary
+from dashboard.runs_view import format_duration, matches, percent_or_dash, settings_summary
 from digits.notes import delete_notes, read_notes
 from digits.store import DEFAULT_VERSION, StoreError, VersionInfo
+
+
+EXPORTS = {"model.tflite": "Download .tflite", "model_int8.tflite": "Download int8 .tflite"}
+DEFAULT_COLUMNS = ("version", "active", "status", "test accuracy", "4→9", "9→4", "preset", "epochs",
+                   "training images", "created", "tags", "note")
 
 
 def version_row(info: VersionInfo) -> dict:
@@ -17,7 +22,7 @@ def version_row(info: VersionInfo) -> dict:
         "version": info.id,
         "active": info.active,
         "status": f"broken: {info.error}" if info.broken else "ok",
-        "test accuracy": info.test_accuracy,
+        "test accuracy": percent_or_dash(info.test_accuracy),
         "4→9": four_nine.get("4->9"),
         "9→4": four_nine.get("9->4"),
         **settings_summary(meta.get("config") or {}),
@@ -28,13 +33,15 @@ def version_row(info: VersionInfo) -> dict:
 
 
 def delete_version(version: str) -> None:
+    was_active = version == store.active()
     try:
         store.delete(version)
         delete_notes(store, "versions", version)
     except StoreError as err:
         st.error(str(err))
         return
-    notify_after_rerun(f"Deleted `{version}`.")
+    notify_after_rerun(f"Deleted `{version}`." + (f" The active model is now `{store.active()}`."
+                                                  if was_active else ""))
     st.rerun()
 
 
@@ -48,10 +55,18 @@ def version_actions(info: VersionInfo) -> None:
         "Download .keras", data=model_file.read_bytes, file_name=f"digits-{info.id}.keras",
         mime="application/octet-stream", icon=":material/download:", disabled=not model_file.is_file(),
         on_click="ignore")
+    for name, label in EXPORTS.items():  # LiteRT exports, for a phone app or `digits predict`
+        if (info.path / name).is_file():
+            buttons.download_button(label, data=(info.path / name).read_bytes, key=f"download-{name}",
+                                    file_name=f"digits-{info.id}-{name}", mime="application/octet-stream",
+                                    icon=":material/download:", on_click="ignore")
     is_default = info.id == DEFAULT_VERSION
     with buttons.popover("Delete…", icon=":material/delete:", disabled=is_default,
                          help="the shipped default cannot be deleted" if is_default else None):
-        st.write(f"Delete **{info.id}** for good? Its model file and metrics are removed; this cannot be undone.")
+        takes_over = f" It is the active model: the shipped default `{DEFAULT_VERSION}` takes over." \
+            if info.active else ""
+        st.write(f"Delete **{info.id}** for good? Its model file and metrics are removed; this cannot be "
+                 f"undone.{takes_over}")
         if st.button("Delete for good", type="primary", icon=":material/delete:", key="confirm_delete"):
             delete_version(info.id)
 
@@ -66,11 +81,12 @@ if not versions:
 query = st.text_input("Search versions", placeholder="a version id, preset, note or tag", key="version_search")
 notes = {info.id: read_notes(store, "versions", info.id) for info in versions}
 rows = [{**version_row(info), "tags": " ".join(notes[info.id].tags), "note": notes[info.id].note} for info in versions]
-st.dataframe([row for row in rows if matches(query, *row.values())], hide_index=True, column_config={
-    "version": st.column_config.TextColumn(width="medium", pinned=True),
-    "test accuracy": st.column_config.NumberColumn(format="percent"),
-    "learning rate": st.column_config.NumberColumn(format="%.4g"),
-})
+columns = st.multiselect("Columns", list(rows[0]), default=[c for c in DEFAULT_COLUMNS if c in rows[0]],
+                         key="version_columns", help="the table shows these; every setting is one click away")
+st.dataframe([row for row in rows if matches(query, *row.values())], hide_index=True, column_order=columns,
+             column_config={"version": st.column_config.TextColumn(width="medium", pinned=True),
+                            "learning rate": st.column_config.NumberColumn(format="%.4g"),
+                            "note": st.column_config.TextColumn(width="large")})
 for info in versions:
     if info.broken:
         st.warning(f"`{info.id}` is broken ({info.error}): it cannot be loaded or made active, only deleted.")
@@ -85,6 +101,11 @@ with st.expander("Note and tags"):
 meta = by_id[chosen].meta or {}
 if meta.get("history"):
     st.plotly_chart(charts.training_curves(meta["history"]), key="version_curves")
+if (meta.get("test") or {}).get("confusion"):
+    view = st.segmented_control("Confusion matrix on the test set", ["counts", "% of each true digit"],
+                                default="counts", key="confusion_view")
+    st.plotly_chart(charts.confusion_heatmap(meta["test"]["confusion"], percent=view != "counts"),
+                    key="version_confusion", config={"displayModeBar": False})
 if meta:
     with st.expander("Everything recorded about this version (meta.json)"):
         st.json({key: value for key, value in meta.items() if key != "test"} |

@@ -141,8 +141,11 @@ with upload_tab:
             image_column.image(preview(image, 2 * CANVAS_SIDE), caption=upload.name, width=CANVAS_SIDE)
 
 with camera_tab:
+    # Off until asked for: the browser asks for the camera only then, not on every visit to the page.
+    camera_on = st.toggle("Turn the camera on", key="camera_on")
     photo = st.camera_input("Take a photo of a digit written on paper", key="camera",
-                            help="hold the paper flat, the digit filling about a third of the picture")
+                            help="hold the paper flat, the digit filling about a third of the picture") \
+        if camera_on else None
     if photo is not None:
         try:
             image = load_image(photo.getvalue())

@@ -101,9 +101,11 @@ def show_newest_run() -> None:
 
 
 def training_form() -> None:
+    # The select box shows the name only (a full description would be cut off in this column);
+    # the description follows below it, wrapped.
     preset_name = st.selectbox("Preset", list(PRESETS), index=list(PRESETS).index(TrainConfig().preset),
-                               key="preset", format_func=preset_label,
-                               help="the model and recipe; the fields below start from it")
+                               key="preset", help="the model and recipe; the fields below start from it")
+    st.caption(preset_label(preset_name))
     defaults = PRESETS[preset_name]
     with st.form(f"train_form_{preset_name}"):  # a new form per preset: its defaults apply
         epochs = st.number_input("Epochs", min_value=1, max_value=500, value=defaults.epochs)
@@ -148,7 +150,6 @@ def past_runs() -> None:
     rows = [row for row in rows if matches(query, *row.values())]
     st.dataframe(rows, hide_index=True, column_config={
         "run": st.column_config.TextColumn(width="medium", pinned=True),
-        "test accuracy": st.column_config.NumberColumn(format="percent"),
         "learning rate": st.column_config.NumberColumn(format="%.4g"),
         "note": st.column_config.TextColumn(width="large"),
     })
