@@ -154,6 +154,6 @@ def run_curves(curves: Mapping[str, Mapping[str, Mapping[str, Sequence]]], total
             ), row=1, col=column)
     figure.update_xaxes(title="epoch", range=[0, last_x * 1.02], dtick=max(1, round(last_x) // 10))
     figure.update_yaxes(tickformat=".1%", row=1, col=2)
-    figure.update_yaxes(tickformat=".1e", row=1, col=3)
+    figure.update_yaxes(tickformat=".1e", rangemode="tozero", row=1, col=3)
     figure.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.3))
     return figure

@@ -17,6 +17,7 @@ from digits.store import ModelStore, StoreError, VersionInfo
 
 CANVAS_SIDE = 280              # pixels; 10x the model's 28x28 input
 ENLARGED_SIDE = 196            # how big the 28x28 model input is shown (7x)
+CANVAS_TOOLBAR_ROOM = 24       # pixels of room above the canvas for the component's floating toolbar
 ROBUSTNESS_IMAGES = 2_000      # test-set variants use the first N test images (a page view stays quick)
 
 
@@ -70,7 +71,8 @@ def version_picker(label: str, key: str, store: ModelStore, exclude: str | None 
     if exclude is not None and not versions:
         st.info("There is no other usable version to compare with: train one on the Train page.")
         return None
-    warn_unusable(store, [st.session_state.get(key), store.active()], [info.id for info in versions])
+    warn_unusable(store, [v for v in (st.session_state.get(key), store.active()) if v != exclude],
+                  [info.id for info in versions])
     if not versions:
         st.error("No usable model version: the shipped default `model_store/default` is missing or broken, "
                  "and no other version is in the store. Train one on the Train page.")
@@ -176,6 +178,7 @@ def draw_canvas(stroke_width: int, key: str) -> np.ndarray | None:
     declared inside a running Streamlit server, and the page tests replace this function."""
     from streamlit_drawable_canvas import st_canvas
 
+    st.space(CANVAS_TOOLBAR_ROOM)  # its toolbar floats above the canvas: it covered the tab labels
     result = st_canvas(stroke_width=stroke_width, stroke_color="#FFFFFF", background_color="#000000",
                        width=CANVAS_SIDE, height=CANVAS_SIDE, drawing_mode="freedraw",
                        return_image_data=True, key=key)

@@ -89,7 +89,7 @@ def run_progress(status: RunStatus, now: float | None = None) -> Progress:
     """The progress bar of a running run: within the current epoch, with its ETA and the run's.
 
     Between two reports of the training process (one per compiled call of several steps, at most
-    every half second) the step is extrapolated at the run's pace, so the bar moves with every
+    every 0.2 s) the step is extrapolated at the run's pace, so the bar moves with every
     refresh; the pace is the run's average since its first step, not the last call's, so the ETA
     does not jump (and the first call, which includes compiling the step, does not count)."""
     now = time.time() if now is None else now
@@ -192,8 +192,8 @@ def run_rows(statuses: Iterable[RunStatus], now: float | None = None) -> list[di
 
 # -- curves, diffs and search ------------------------------------------------------------------
 def run_curve_data(status: RunStatus) -> dict:
-    """A run's numbers for `charts.run_curves`: per report of the training process (every half
-    second at most), the mean loss and accuracy of the steps since the previous report (Keras
+    """A run's numbers for `charts.run_curves`: per report of the training process (at most every
+    0.2 s), the mean loss and accuracy of the steps since the previous report (Keras
     reports the running mean since the epoch began; the difference of two gives the interval's),
     the learning rate; and each finished epoch's validation loss and accuracy."""
     steps = {"x": [], "loss": [], "accuracy": [], "learning_rate": []}

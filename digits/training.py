@@ -25,7 +25,7 @@ from digits.predict import Predictor, to_tflite
 from digits.runs import Cancelled, EventLog
 from digits.store import ModelStore, tflite_record, write_json
 
-BATCH_EVENT_SECONDS = 0.5  # how often the in-epoch progress is written for live viewers
+BATCH_EVENT_SECONDS = 0.2  # how often the in-epoch progress (a point of the per-step curves) is written
 STEPS_PER_CALL = 16  # training steps per compiled call: less Python overhead per step
 CALLS_PER_EPOCH = 20  # at least this many calls an epoch, so a short epoch still reports progress
 WARMUP_FRACTION, MIN_WARMUP_STEPS = 0.2, 5

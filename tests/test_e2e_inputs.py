@@ -83,3 +83,19 @@ def test_a_photo_from_the_camera_is_read(app_url, browser, tmp_path):
         expect(metric_value(panel, "Prediction")).to_have_text("3")
     finally:
         camera_browser.close()
+
+
+def test_the_canvas_toolbar_leaves_the_tab_labels_visible(app_url, page):
+    """The canvas component's toolbar (undo, redo, reset) floats above the canvas on hover: it
+    covered the 'Upload' tab label."""
+    page.goto(app_url)
+    canvas = page.locator("canvas.upper-canvas")
+    expect(page.get_by_text("Draw a digit")).to_be_visible()
+    wait_until_app_idle(page)
+    settled_box(page, canvas)
+    canvas.hover()
+    toolbar = page.get_by_role("button", name="Undo")
+    expect(toolbar).to_be_visible()
+    undo = settled_box(page, toolbar)  # it slides into place
+    tabs = page.get_by_role("tab", name="Upload photos or scans").bounding_box()
+    assert undo["y"] >= tabs["y"] + tabs["height"], (undo, tabs)

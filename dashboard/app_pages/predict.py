@@ -14,7 +14,8 @@ UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
 DOT_PEN_WIDTHS = 2  # a drawing spanning less than this many pen widths is a dot, not a digit
 
 
-def show_prediction(predictor, image, no_digit_message: str, min_ink_side: float = MIN_INK_SIDE) -> None:
+def show_prediction(predictor, image, no_digit_message: str, min_ink_side: float = MIN_INK_SIDE,
+                    narrow: bool = False) -> None:
     """Prepare `image` the MNIST way, predict, and show the digit, its confidence, all ten
     probabilities and the 28x28 input the model received."""
     model_input = None if image is None else prepare(image, min_ink_side)
@@ -26,7 +27,8 @@ def show_prediction(predictor, image, no_digit_message: str, min_ink_side: float
         st.error("This model answers with invalid numbers (NaN): its training probably diverged, for example "
                  "with a too high learning rate. Pick another version.")
         return
-    digit_column, confidence_column = st.columns(2)
+    # Narrow (compare mode): one above the other, or "100.0%" would not fit.
+    digit_column, confidence_column = (st.container(), st.container()) if narrow else st.columns(2)
     digit_column.metric("Prediction", prediction.digit)
     confidence_column.metric("Confidence", f"{prediction.confidence:.1%}")
     if prediction.unsure:
@@ -55,7 +57,7 @@ def show_results(predictors: dict, image, no_digit_message: str, min_ink_side: f
     for column, (version, predictor) in zip(st.columns(len(predictors)), predictors.items()):
         with column:
             st.markdown(f"**{version}**")
-            show_prediction(predictor, image, no_digit_message, min_ink_side)
+            show_prediction(predictor, image, no_digit_message, min_ink_side, narrow=True)
 
 
 def batch_results(predictor, uploads) -> None:
