@@ -43,6 +43,9 @@ def test_wide_tables_fit_a_column_choice_and_no_none(open_page, store):
     app = open_page("train")
     [row] = app.dataframe[0].value.to_dict("records")
     assert row["test accuracy"] == "—", "a failed run's test accuracy read 'None'"
+    assert "schedule" not in app.dataframe[0].proto.column_order
+    app.multiselect(key="run_columns").select("schedule").run()
+    assert "schedule" in app.dataframe[0].proto.column_order
 
 
 def test_the_preset_box_shows_the_name_and_the_description_below_it(open_page, store):

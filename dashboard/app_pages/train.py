@@ -13,6 +13,8 @@ from digits.notes import delete_notes, read_notes
 from digits.store import StoreError
 
 LIVE_REFRESH_SECONDS = 1.0   # while a run is in progress
+RUN_COLUMNS = ("run", "state", "test accuracy", "epochs done", "preset", "epochs", "batch size", "learning rate",
+               "training images", "started", "duration", "tags", "note")
 LOG_TAIL_LINES = 200         # of a run's output log shown in the page (the whole log downloads)
 IDLE_REFRESH_SECONDS = 3.0   # otherwise: notices a run started from another session or a terminal
 NUMBER_LABELS = {"loss": "Loss", "accuracy": "Accuracy", "val_loss": "Validation loss",
@@ -148,7 +150,10 @@ def past_runs() -> None:
     rows = [{**row, "tags": " ".join(notes[row["run"]].tags), "note": notes[row["run"]].note}
             for row in run_rows(statuses)]
     rows = [row for row in rows if matches(query, *row.values())]
-    st.dataframe(rows, hide_index=True, column_config={
+    columns = st.multiselect("Columns", list(run_rows(statuses[:1])[0]) + ["tags", "note"], key="run_columns",
+                             default=list(RUN_COLUMNS),
+                             help="the table shows these; every setting is one click away")
+    st.dataframe(rows, hide_index=True, column_order=columns, column_config={
         "run": st.column_config.TextColumn(width="medium", pinned=True),
         "learning rate": st.column_config.NumberColumn(format="%.4g"),
         "note": st.column_config.TextColumn(width="large"),
