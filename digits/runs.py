@@ -141,6 +141,7 @@ class RunStatus:
     version: str | None = None
     test_accuracy: float | None = None
     error: str | None = None
+    not_activated: str | None = None  # why --activate did not make the version active (the quality gate)
 
     @property
     def active(self) -> bool:
@@ -179,6 +180,7 @@ def run_status(store: ModelStore, run_id: str) -> RunStatus:
             status.version = event.get("version")
             status.test_accuracy = event.get("test_accuracy")
             status.error = event.get("error")
+            status.not_activated = event.get("not_activated")
     if status.state not in CLOSING_EVENTS:
         holder = read_lock(store)
         if holder and holder.get("run_id") == run_id:

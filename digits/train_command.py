@@ -38,6 +38,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     add_arguments(parser)
     parser.add_argument("--data-dir", help="folder with the four MNIST IDX files (default: ../shared/mnist, "
                                            "then the cache, downloading when needed)")
+    parser.add_argument("--force", action="store_true",
+                        help="with --activate: activate the new version even if its test accuracy is more than "
+                             "1 point below the active one's (the quality gate)")
     parser.add_argument("--ship", action="store_true",
                         help="write the result as the shipped default (model_store/default); for maintainers")
     parser.add_argument("--verbose", action="store_true",
@@ -96,7 +99,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         from digits.training import train
 
         path = train(config, store, run_id, cancel, data_dir=args.data_dir, command=reproducing_command(argv),
-                     ship=args.ship)
+                     ship=args.ship, force=args.force)
     except (DataError, StoreError) as err:
         print(f"train.py: error: {err}", file=sys.stderr)
         return 1

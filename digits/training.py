@@ -142,15 +142,16 @@ class RunContext:
     cancel: threading.Event
     command: str                   # the command line that reproduces the run, kept in meta.json
     ship: bool = False             # overwrite the shipped default instead of adding a version
+    force: bool = False            # with config.activate: activate even past the quality gate
 
 
 def train(config: TrainConfig, store: ModelStore, run_id: str, cancel: threading.Event | None = None,
           data: Mnist | None = None, data_dir: str | None = None, command: str | None = None,
-          ship: bool = False) -> Path:
+          ship: bool = False, force: bool = False) -> Path:
     """Train, evaluate and save one version named `run_id`; events go to the run's log.
     Raises Cancelled (nothing saved) when `cancel` is set; any error is logged as 'failed'."""
     run = RunContext(config, store, run_id, EventLog(store.runs_dir / run_id), cancel or threading.Event(),
-                     command or "python train.py " + " ".join(config.to_argv()), ship)
+                     command or "python train.py " + " ".join(config.to_argv()), ship, force)
     run.log.emit("start", pid=os.getpid(), config=config.to_dict())
     try:
         run.log.emit("data")
@@ -214,9 +215,18 @@ def _train(run: RunContext, data: Mnist) -> Path:
         _check(run.cancel)  # still in the temporary folder: a cancel here leaves the store untouched
 
     path = run.store.save(run.run_id, write, overwrite=run.ship)
+    not_activated = None
     if config.activate and not run.ship:
-        run.store.activate(run.run_id)
-    log.emit("done", version=run.run_id, test_accuracy=report["accuracy"], path=str(path))
+        from digits.gate import activation_concern
+
+        not_activated = None if run.force else activation_concern(run.store, run.run_id)
+        if not_activated:
+            print(f"not made active: {not_activated.replace('`', '')} (add --force to activate it anyway)",
+                  file=sys.stderr, flush=True)
+        else:
+            run.store.activate(run.run_id)
+    log.emit("done", version=run.run_id, test_accuracy=report["accuracy"], path=str(path),
+             not_activated=not_activated)
     return path
 
 

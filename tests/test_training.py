@@ -152,3 +152,16 @@ def test_quick_runs_are_scaled_to_their_size_and_full_recipes_are_not():
     # A short run reports progress every few steps, and warms up over a few steps at least.
     assert steps_per_call(100) == 5 and steps_per_call(16) == 1
     assert learning_rate(preset("fast", limit=200, epochs=1), 13).warmup_steps == 5
+
+
+def test_activate_passes_the_quality_gate_or_says_why_not(store):
+    """`--activate` made any quick run the active model, however much worse than the active one."""
+    from digits.runs import run_status
+
+    result = run_python("train.py", "--preset", "fast", "--limit", "300", "--epochs", "1", "--name", "rough",
+                        "--activate")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert store.active() == "default" and "rough" in store.ids()
+    assert "not made active" in result.stderr and "below the active default" in result.stderr
+    assert "--force" in result.stderr
+    assert "below the active `default`" in run_status(store, "rough").not_activated

@@ -50,6 +50,8 @@ def show_run(status: runs.RunStatus) -> None:
             st.toast("Stopping after the current batch; nothing will be saved.")
     elif status.state == "done":
         st.success(f"Version `{status.version}` is saved. Test accuracy: **{status.test_accuracy:.2%}**")
+        if status.not_activated:
+            st.warning(f"It was not made the active model: {status.not_activated}.")
         if status.version and status.version != store.active():
             st.button(f"Make `{status.version}` the active model", key="activate_run_version", type="primary",
                       on_click=request_activation, args=(store, status.version))
