@@ -7,11 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 if [ ! -x .venv/bin/python ]; then
-  if ! python3 -c "import ensurepip, venv" 2>/dev/null; then
+  if ! python3 -m venv --system-site-packages .venv >/dev/null 2>&1; then
+    rm -rf .venv  # "ensurepip is not available": Debian and Ubuntu ship it as python3-venv
     sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv --system-site-packages .venv
   fi
-  python3 -m venv --system-site-packages .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt -e .
