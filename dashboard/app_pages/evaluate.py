@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import charts
 from dashboard.common import (ROBUSTNESS_IMAGES, enlarged, model_store, test_evaluation, test_set,
                               usable_versions, variant_result, version_label, warn_unusable)
+from dashboard.samples_view import show_writer_results
 from digits.data import DataError
 from digits.explain import article
 from digits.store import StoreError
@@ -141,3 +142,9 @@ st.warning(f"Computed on a subset: the first {ROBUSTNESS_IMAGES:,} of the 10,000
            "Each variant is prepared the way the Predict page prepares a photo; a 'no digit' answer counts as wrong.",
            icon=":material/info:")
 show_robustness(chosen)
+
+st.header("Your handwriting")
+st.caption("Accuracy on each writer's held-out samples (one in five, fixed by id; never trained on), beside the "
+           "MNIST test accuracy; for a fine-tuned version, what it fixed and broke against the version it "
+           "started from.")
+show_writer_results(chosen, {version: evaluations[version].accuracy for version in chosen}, len(test_set().labels))

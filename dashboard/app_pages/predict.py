@@ -6,6 +6,7 @@ import streamlit as st
 from dashboard import charts
 from dashboard.common import (CANVAS_SIDE, ENLARGED_SIDE, draw_canvas, enlarged, enlarged_rgb,
                               load_single_image_predictor, model_store, results_csv, upload_row, version_picker)
+from dashboard.samples_view import Reading, feedback_controls
 from digits.explain import TOP, article, digit_count, heat_overlay, occlusion_map, top_choices
 from digits.preprocessing import MIN_INK_SIDE, ImageError, load_image, prepare, preview
 from digits.store import StoreError
@@ -15,18 +16,18 @@ DOT_PEN_WIDTHS = 2  # a drawing spanning less than this many pen widths is a dot
 
 
 def show_prediction(predictor, image, no_digit_message: str, min_ink_side: float = MIN_INK_SIDE,
-                    narrow: bool = False) -> None:
+                    narrow: bool = False):
     """Prepare `image` the MNIST way, predict, and show the digit, its confidence, all ten
-    probabilities and the 28x28 input the model received."""
+    probabilities and the 28x28 input the model received; the prediction, or None."""
     model_input = None if image is None else prepare(image, min_ink_side)
     if model_input is None:
         st.info(no_digit_message)
-        return
+        return None
     prediction = predictor.predict_prepared(model_input)
     if not np.isfinite(prediction.probabilities).all():
         st.error("This model answers with invalid numbers (NaN): its training probably diverged, for example "
                  "with a too high learning rate. Pick another version.")
-        return
+        return None
     # Narrow (compare mode): one above the other, or "100.0%" would not fit.
     digit_column, confidence_column = (st.container(), st.container()) if narrow else st.columns(2)
     digit_column.metric("Prediction", prediction.digit)
@@ -47,17 +48,26 @@ def show_prediction(predictor, image, no_digit_message: str, min_ink_side: float
         images.append(enlarged_rgb(heat_overlay(prediction.model_input, heat)))
         captions.append(f"Red: pixels that made it {article(prediction.digit)}; blue: against (occlusion)")
     st.image(images, width=ENLARGED_SIDE, caption=captions)
+    return prediction
 
 
-def show_results(predictors: dict, image, no_digit_message: str, min_ink_side: float = MIN_INK_SIDE) -> None:
-    """One version's prediction, or two side by side (compare mode)."""
+def show_results(predictors: dict, image, no_digit_message: str, min_ink_side: float = MIN_INK_SIDE):
+    """One version's prediction, or two side by side (compare mode); the first version's prediction."""
     if len(predictors) == 1:
-        show_prediction(next(iter(predictors.values())), image, no_digit_message, min_ink_side)
-        return
-    for column, (version, predictor) in zip(st.columns(len(predictors)), predictors.items()):
+        return show_prediction(next(iter(predictors.values())), image, no_digit_message, min_ink_side)
+    shown = []
+    for column, (compared, predictor) in zip(st.columns(len(predictors)), predictors.items()):
         with column:
-            st.markdown(f"**{version}**")
-            show_prediction(predictor, image, no_digit_message, min_ink_side, narrow=True)
+            st.markdown(f"**{compared}**")
+            shown.append(show_prediction(predictor, image, no_digit_message, min_ink_side, narrow=True))
+    return shown[0]
+
+
+def correct_or_confirm(key: str, image, prediction, source: str) -> None:
+    """The Right / Wrong, it is… controls under a shown prediction (nothing saved until pressed)."""
+    if prediction is not None:
+        feedback_controls(key, Reading(image, prediction.model_input, str(prediction.digit), prediction.confidence,
+                                       version, source))
 
 
 def batch_results(predictor, uploads) -> None:
@@ -114,9 +124,10 @@ def drawing_area(predictors: dict) -> None:
         st.slider("Stroke width", min_value=8, max_value=40, key="stroke_width", width=CANVAS_SIDE)
         st.button("Clear", icon=":material/ink_eraser:", on_click=clear_canvas)
     with result_column:
-        show_results(predictors, drawing, "Draw a digit (0-9) on the black canvas; the prediction follows "
-                                            "each stroke.",
-                        min_ink_side=max(MIN_INK_SIDE, DOT_PEN_WIDTHS * st.session_state.stroke_width / CANVAS_SIDE))
+        prediction = show_results(
+            predictors, drawing, "Draw a digit (0-9) on the black canvas; the prediction follows each stroke.",
+            min_ink_side=max(MIN_INK_SIDE, DOT_PEN_WIDTHS * st.session_state.stroke_width / CANVAS_SIDE))
+        correct_or_confirm("draw", drawing, prediction, "canvas")
 
 
 with draw_tab:
@@ -137,8 +148,9 @@ with upload_tab:
         else:
             image_column, result_column = st.columns([1, 1], gap="large")
             with result_column:
-                show_results(predictors, image, "No digit found in this image: it looks blank, "
-                             "or the ink has too little contrast with the paper.")
+                prediction = show_results(predictors, image, "No digit found in this image: it looks blank, "
+                                          "or the ink has too little contrast with the paper.")
+                correct_or_confirm("upload", image, prediction, "upload")
             # What was read (upright, the first frame), as any browser shows it (not 16-bit, not CMYK).
             image_column.image(preview(image, 2 * CANVAS_SIDE), caption=upload.name, width=CANVAS_SIDE)
 
@@ -154,4 +166,6 @@ with camera_tab:
         except ImageError as err:
             st.error(f"The photo cannot be used: {str(err).removeprefix('image: ')}")
         else:
-            show_results(predictors, image, "No digit found in the photo: write it darker or larger, on plain paper.")
+            prediction = show_results(predictors, image,
+                                      "No digit found in the photo: write it darker or larger, on plain paper.")
+            correct_or_confirm("camera", image, prediction, "upload")  # a photo, as an upload is
