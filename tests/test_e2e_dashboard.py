@@ -114,7 +114,7 @@ def test_a_tiny_training_run_goes_live_and_its_version_is_listed(app_url, page, 
     page.goto(f"{app_url}/train")
     page.get_by_text("No training run yet").wait_for()
     fill_training_form(page, epochs=1, subset=1000, name="e2e-tiny")
-    page.get_by_role("button", name="Start").click()
+    page.get_by_role("button", name="Start", exact=True).click()
 
     expect(page.get_by_text("Run e2e-tiny: running")).to_be_visible()
     expect(page.locator('[data-testid="stProgress"]')).to_be_visible()
