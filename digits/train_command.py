@@ -6,6 +6,7 @@
     python train.py --limit 2000 --epochs 1          # a quick run on a small subset
     python train.py --class-weight 9=2.0 4=1.5 --activate
     python train.py --preset personal --from default --samples --writer me   # fine-tune on your samples
+    python train.py --distribute mirrored               # every GPU of this machine (README: clusters)
 
 Ctrl-C or SIGTERM stops the run cleanly: it is marked cancelled and nothing enters the store.
 """
@@ -23,6 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from digits.config import ConfigError, add_arguments, config_from_args  # noqa: E402
 from digits.data import DataError  # noqa: E402
+from digits.distribution import MODES, cluster_role, is_chief  # noqa: E402
 from digits.personal import check_start, samples_for  # noqa: E402
 from digits.quiet import load_tensorflow  # noqa: E402
 from digits.runs import Cancelled, RunBusy, acquire_lock, new_run_id, prepare_run_dir, release_lock  # noqa: E402
@@ -41,6 +43,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     add_arguments(parser)
     parser.add_argument("--data-dir", help="folder with the four MNIST IDX files (default: ../shared/mnist, "
                                            "then the cache, downloading when needed)")
+    parser.add_argument("--distribute", choices=MODES, default="none",
+                        help="tf.distribute strategy: 'none' (one device, a GPU when present), 'mirrored' (every "
+                             "GPU of this machine), 'multiworker' (the machines in TF_CONFIG; run the same "
+                             "command on each, see README); batch size and learning rate scale with replicas")
     parser.add_argument("--force", action="store_true",
                         help="with --activate: activate the new version even if its test accuracy is more than "
                              "1 point below the active one's (the quality gate)")
@@ -93,6 +99,8 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         print(f"train.py: error: {err}", file=sys.stderr)
         return 1
     cancel = install_cancel_handlers()
+    if args.distribute == "multiworker" and not is_chief():
+        return run_worker(config, args)
     run_id = DEFAULT_VERSION if args.ship else (args.run_id or new_run_id(config))
     try:
         acquire_lock(store, run_id, os.getpid())
@@ -108,7 +116,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         from digits.training import train
 
         path = train(config, store, run_id, cancel, data_dir=args.data_dir, command=reproducing_command(argv),
-                     ship=args.ship, force=args.force)
+                     ship=args.ship, force=args.force, distribute=args.distribute)
     except (DataError, StoreError, SampleError, ConfigError) as err:
         print(f"train.py: error: {err}", file=sys.stderr)
         return 1
@@ -118,4 +126,20 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     finally:
         release_lock(store, run_id)
     print(f"saved version {run_id} at {path}")
+    return 0
+
+
+def run_worker(config, args: argparse.Namespace) -> int:
+    """A multi-worker run's non-chief worker: it trains in lockstep with the others but writes no
+    version, event log or lock (the chief does)."""
+    load_tensorflow(args.verbose)
+    from digits.training import train_worker
+
+    kind, index = cluster_role()
+    try:
+        train_worker(config, args.distribute, args.data_dir)
+    except (DataError, StoreError, SampleError, ConfigError) as err:
+        print(f"train.py: error: {err}", file=sys.stderr)
+        return 1
+    print(f"{kind} {index}: done; the chief saves the version")
     return 0

@@ -5,14 +5,22 @@ import streamlit as st
 from dashboard import charts
 from dashboard.common import (activation_prompt, model_store, notes_editor, notify_after_rerun, request_activation,
                               show_notice)
-from dashboard.runs_view import format_duration, matches, percent_or_dash, settings_summary
+from dashboard.runs_view import format_duration, matches, settings_summary
 from digits.notes import delete_notes, read_notes
 from digits.store import DEFAULT_VERSION, StoreError, VersionInfo
 
 
-EXPORTS = {"model.tflite": "Download .tflite", "model_int8.tflite": "Download int8 .tflite"}
+PAGE_SIZE = 50
+SORT_KEYS = ("created", "test accuracy", "version", "training time s")
+DOWNLOADS = (
+    ("Download .keras", "model.keras", "the Keras model, to train further or load with keras.saving.load_model"),
+    ("Download .tflite", "model.tflite", "float32 LiteRT model: what this app serves (input float32 [1, 28, 28, 1] "
+                                         "in [0, 1])"),
+    ("Download int8 .tflite", "model_int8.tflite", "for a phone app: a quarter of the size, full-integer "
+                                                   "(input uint8 [1, 28, 28, 1], pixels 0-255, ink 255); see README"),
+)
 DEFAULT_COLUMNS = ("version", "active", "status", "test accuracy", "4→9", "9→4", "preset", "epochs",
-                   "training images", "created", "tags", "note")
+                   "training images", "created", "int8", "tags", "note")
 
 
 def version_row(info: VersionInfo) -> dict:
@@ -22,13 +30,15 @@ def version_row(info: VersionInfo) -> dict:
         "version": info.id,
         "active": info.active,
         "status": f"broken: {info.error}" if info.broken else "ok",
-        "test accuracy": percent_or_dash(info.test_accuracy),
+        "test accuracy": info.test_accuracy,
         "4→9": four_nine.get("4->9"),
         "9→4": four_nine.get("9->4"),
         **settings_summary(meta.get("config") or {}),
         "parameters": (meta.get("architecture") or {}).get("parameters"),
         "created": meta.get("created", ""),
         "training time": format_duration(meta["train_seconds"]) if "train_seconds" in meta else "",
+        "training time s": meta.get("train_seconds"),
+        "int8": "yes" if meta.get("int8") else "",
     }
 
 
@@ -50,16 +60,14 @@ def version_actions(info: VersionInfo) -> None:
     buttons.button("Make active", icon=":material/check_circle:", disabled=info.active or info.broken,
                    help="already active" if info.active else None, on_click=request_activation,
                    args=(store, info.id))
-    model_file = info.path / "model.keras"
-    buttons.download_button(
-        "Download .keras", data=model_file.read_bytes, file_name=f"digits-{info.id}.keras",
-        mime="application/octet-stream", icon=":material/download:", disabled=not model_file.is_file(),
-        on_click="ignore")
-    for name, label in EXPORTS.items():  # LiteRT exports, for a phone app or `digits predict`
-        if (info.path / name).is_file():
-            buttons.download_button(label, data=(info.path / name).read_bytes, key=f"download-{name}",
-                                    file_name=f"digits-{info.id}-{name}", mime="application/octet-stream",
-                                    icon=":material/download:", on_click="ignore")
+    for label, name, help_text in DOWNLOADS:
+        model_file = info.path / name
+        missing = not model_file.is_file()
+        buttons.download_button(
+            label, data=model_file.read_bytes, file_name=f"digits-{info.id}{name.removeprefix('model')}",
+            mime="application/octet-stream", icon=":material/download:", disabled=missing, on_click="ignore",
+            help=f"not exported yet: `python -m digits export --model {info.id}{' --int8' if 'int8' in name else ''}`"
+            if missing else help_text)
     is_default = info.id == DEFAULT_VERSION
     with buttons.popover("Delete…", icon=":material/delete:", disabled=is_default,
                          help="the shipped default cannot be deleted" if is_default else None):
@@ -71,10 +79,23 @@ def version_actions(info: VersionInfo) -> None:
             delete_version(info.id)
 
 
+def sorted_page(rows: list[dict]) -> list[dict]:
+    """The rows in the chosen order, one page of them (the whole table's order, not the page's)."""
+    sort_column, order_column, page_column = st.columns([2, 1, 1], vertical_alignment="bottom")
+    key = sort_column.selectbox("Sort by", SORT_KEYS, key="models_sort")
+    descending = order_column.toggle("Descending", value=True, key="models_descending")
+    present = [row for row in rows if row[key] is not None]
+    rows = sorted(present, key=lambda row: row[key], reverse=descending) + \
+        [row for row in rows if row[key] is None]  # versions without the value come last either way
+    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    page = page_column.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, key="models_page")
+    return rows[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
+
+
 st.title("Models")
 store = model_store()
 show_notice()
-versions = store.list()
+versions = store.catalog()  # the store's index: the page costs the same with 1 version or 1,000
 if not versions:
     st.warning("The store holds no version, and the shipped default `model_store/default` is missing.")
     st.stop()
@@ -83,22 +104,30 @@ notes = {info.id: read_notes(store, "versions", info.id) for info in versions}
 rows = [{**version_row(info), "tags": " ".join(notes[info.id].tags), "note": notes[info.id].note} for info in versions]
 columns = st.multiselect("Columns", list(rows[0]), default=[c for c in DEFAULT_COLUMNS if c in rows[0]],
                          key="version_columns", help="the table shows these; every setting is one click away")
-st.dataframe([row for row in rows if matches(query, *row.values())], hide_index=True, column_order=columns,
-             column_config={"version": st.column_config.TextColumn(width="medium", pinned=True),
-                            "learning rate": st.column_config.NumberColumn(format="%.4g"),
-                            "note": st.column_config.TextColumn(width="large")})
-for info in versions:
-    if info.broken:
+shown = sorted_page([row for row in rows if matches(query, *row.values())])
+st.dataframe(shown, hide_index=True, column_order=columns, column_config={
+    "version": st.column_config.TextColumn(width="medium", pinned=True),
+    "test accuracy": st.column_config.NumberColumn(format="percent"),
+    "learning rate": st.column_config.NumberColumn(format="%.4g"),
+    "note": st.column_config.TextColumn(width="large"),
+})
+by_id = {info.id: info for info in versions}
+for row in shown:
+    if by_id[row["version"]].broken:
+        info = by_id[row["version"]]
         st.warning(f"`{info.id}` is broken ({info.error}): it cannot be loaded or made active, only deleted.")
 
-by_id = {info.id: info for info in versions}
 chosen = st.selectbox("Version", list(by_id), index=list(by_id).index(store.active()) if store.active() in by_id
-                      else 0, format_func=lambda version: version + (" (active)" if by_id[version].active else ""))
+                      else 0, format_func=lambda version: version + (" (active)" if by_id[version].active else ""),
+                      key="models_version")
 version_actions(by_id[chosen])
 activation_prompt(store, chosen)
 with st.expander("Note and tags"):
     notes_editor(store, "versions", chosen)
-meta = by_id[chosen].meta or {}
+try:
+    meta = store.info(chosen).meta or {}  # the one version shown in full: its whole meta.json
+except StoreError:  # deleted since the list was read
+    meta = {}
 if meta.get("history"):
     st.plotly_chart(charts.training_curves(meta["history"]), key="version_curves")
 if (meta.get("test") or {}).get("confusion"):

@@ -4,14 +4,15 @@ import numpy as np
 import streamlit as st
 
 from dashboard import charts
-from dashboard.common import (CANVAS_SIDE, ENLARGED_SIDE, draw_canvas, enlarged, enlarged_rgb,
-                              load_single_image_predictor, model_store, results_csv, upload_row, version_picker)
+from dashboard.common import (CANVAS_SIDE, ENLARGED_SIDE, draw_canvas, enlarged, enlarged_rgb, load_predictor,
+                              model_store, results_csv, upload_row, version_picker)
 from dashboard.samples_view import Reading, feedback_controls
 from digits.explain import TOP, article, digit_count, heat_overlay, occlusion_map, top_choices
 from digits.preprocessing import MIN_INK_SIDE, ImageError, load_image, prepare, preview
 from digits.store import StoreError
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
+UPLOAD_TAB = "Upload a photo or scan"
 DOT_PEN_WIDTHS = 2  # a drawing spanning less than this many pen widths is a dot, not a digit
 
 
@@ -92,7 +93,7 @@ version = version_picker("Model", key="predict_version", store=store)
 if version is None:
     st.stop()
 try:
-    predictor = load_single_image_predictor(version)
+    predictor = load_predictor(version)
 except StoreError as err:
     st.error(f"This version cannot be used: {err}")
     st.stop()
@@ -107,12 +108,16 @@ if compare:
     other = version_picker("Compare with", key="compare_version", store=store, exclude=version)
     if other is not None:
         try:
-            predictors[other] = load_single_image_predictor(other)
+            predictors[other] = load_predictor(other)
         except StoreError as err:
             st.error(f"`{other}` cannot be used: {err}")
 
-draw_tab, upload_tab, camera_tab = st.tabs(["Draw", "Upload photos or scans", "Camera"])
+# Lazy tabs: only the open tab's code runs (switching tabs reruns the page), so the hidden upload
+# and camera tabs cost a stroke nothing (and the browser asks for the camera only when it is used).
+draw_tab, upload_tab, camera_tab = st.tabs(["Draw", UPLOAD_TAB, "Camera"], key="predict_tab", on_change="rerun")
 
+
+@st.fragment
 def drawing_area(predictors: dict) -> None:
     """The canvas and its prediction: a stroke reruns only this fragment, not the whole page
     (the canvas already waits 200 ms after the mouse is released before it sends)."""
@@ -130,15 +135,12 @@ def drawing_area(predictors: dict) -> None:
         correct_or_confirm("draw", drawing, prediction, "canvas")
 
 
-with draw_tab:
-    drawing_area(predictors)
-
-with upload_tab:
+def upload_area(predictors: dict) -> None:
     uploads = st.file_uploader("Photos or scans of one digit each, any background", type=UPLOAD_TYPES,
                                accept_multiple_files=True, help="PNG, JPEG, BMP, GIF or WebP, up to 5 MB each; "
                                "several files give a table of results")
     if len(uploads) > 1:
-        batch_results(predictor, uploads)
+        batch_results(predictors[version], uploads)
     elif uploads:
         upload = uploads[0]
         try:
@@ -154,12 +156,13 @@ with upload_tab:
             # What was read (upright, the first frame), as any browser shows it (not 16-bit, not CMYK).
             image_column.image(preview(image, 2 * CANVAS_SIDE), caption=upload.name, width=CANVAS_SIDE)
 
-with camera_tab:
-    # Off until asked for: the browser asks for the camera only then, not on every visit to the page.
-    camera_on = st.toggle("Turn the camera on", key="camera_on")
+
+def camera_area(predictors: dict) -> None:
+    # Off until asked for: the browser asks for the camera only then.
+    if not st.toggle("Turn the camera on", key="camera_on"):
+        return
     photo = st.camera_input("Take a photo of a digit written on paper", key="camera",
-                            help="hold the paper flat, the digit filling about a third of the picture") \
-        if camera_on else None
+                            help="hold the paper flat, the digit filling about a third of the picture")
     if photo is not None:
         try:
             image = load_image(photo.getvalue())
@@ -169,3 +172,15 @@ with camera_tab:
             prediction = show_results(predictors, image,
                                       "No digit found in the photo: write it darker or larger, on plain paper.")
             correct_or_confirm("camera", image, prediction, "upload")  # a photo, as an upload is
+
+
+with draw_tab:  # the default tab; its canvas keeps its drawing while the other tabs are open
+    drawing_area(predictors)
+
+if upload_tab.open:
+    with upload_tab:
+        upload_area(predictors)
+
+if camera_tab.open:
+    with camera_tab:
+        camera_area(predictors)
