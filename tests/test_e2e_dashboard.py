@@ -103,7 +103,7 @@ def test_uploading_a_photo_shows_its_prediction_and_a_bad_file_a_message(app_url
     broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
 
     page.goto(app_url)
-    page.get_by_role("tab", name="Upload photos or scans").click()
+    page.get_by_role("tab", name="Upload a photo or scan").click()
     upload_panel = page.get_by_role("tabpanel").filter(has=page.locator('[data-testid="stFileUploader"]'))
     upload_panel.locator('input[type="file"]').set_input_files(seven)
     expect(metric_value(upload_panel, "Prediction")).to_have_text("7")

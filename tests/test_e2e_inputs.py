@@ -97,5 +97,5 @@ def test_the_canvas_toolbar_leaves_the_tab_labels_visible(app_url, page):
     toolbar = page.get_by_role("button", name="Undo")
     expect(toolbar).to_be_visible()
     undo = settled_box(page, toolbar)  # it slides into place
-    tabs = page.get_by_role("tab", name="Upload photos or scans").bounding_box()
+    tabs = page.get_by_role("tab", name="Upload a photo or scan").bounding_box()
     assert undo["y"] >= tabs["y"] + tabs["height"], (undo, tabs)

@@ -53,7 +53,7 @@ def test_bad_uploads_one_after_another_each_get_an_answer_and_a_good_one_still_p
     from digits.data import load_test
 
     page.goto(app_url)
-    page.get_by_role("tab", name="Upload photos or scans").click()
+    page.get_by_role("tab", name="Upload a photo or scan").click()
     panel = page.get_by_role("tabpanel").filter(has=page.locator('[data-testid="stFileUploader"]'))
 
     def upload_only(upload: dict) -> None:

@@ -76,8 +76,11 @@ def test_compare_mode_runs_two_versions_on_the_same_drawing(open_page, canvas, t
     assert {"default", copied_default} <= {m.value.strip("*") for m in app.tabs[0].markdown}
 
 
+UPLOAD = {"predict_tab": "Upload a photo or scan"}  # the tabs are lazy: open the upload tab
+
+
 def test_several_files_give_a_results_table_with_thumbnails_and_a_csv(open_page, canvas, test_split):
-    app = open_page()
+    app = open_page(**UPLOAD)
     app.tabs[1].file_uploader[0].set_value([
         ("seven.png", photo_png(first_image_of(test_split, 7)), "image/png"),
         ("two.png", photo_png(first_image_of(test_split, 2)), "image/png"),
@@ -94,7 +97,7 @@ def test_several_files_give_a_results_table_with_thumbnails_and_a_csv(open_page,
 
 
 def test_a_photo_of_several_digits_points_to_reading_it_as_a_number(open_page, canvas, test_split):
-    app = open_page()
+    app = open_page(**UPLOAD)
     app.tabs[1].file_uploader[0].set_value(("2024.png", encoded(number_image(test_split, "2024")), "image/png")).run()
     assert "several digits" in texts(app.tabs[1].info) and "digits read" in texts(app.tabs[1].info)
     app.tabs[1].file_uploader[0].set_value(("seven.png", photo_png(first_image_of(test_split, 7)), "image/png")).run()
@@ -102,7 +105,7 @@ def test_a_photo_of_several_digits_points_to_reading_it_as_a_number(open_page, c
 
 
 def test_the_camera_takes_a_photo_of_a_digit(open_page, canvas, test_split):
-    app = open_page()
+    app = open_page(predict_tab="Camera")
     assert not app.get("camera_input"), "the browser would ask for the camera on every visit"
     app.toggle(key="camera_on").set_value(True).run()
     camera = app.get("camera_input")[0]
