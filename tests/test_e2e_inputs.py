@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, DIGIT_STROKES, settled_box, wait_until_app_idle
-from test_e2e_dashboard import WAIT_MS, app_url, browser, e2e_store, expect, metric_value, page  # noqa: F401
+from test_e2e_dashboard import (WAIT_MS, app_url, browser, dashboard, e2e_store, expect, metric_value,  # noqa: F401
+                                page)
 
 pytestmark = pytest.mark.e2e
 
