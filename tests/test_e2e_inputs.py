@@ -77,10 +77,15 @@ def test_a_photo_from_the_camera_is_read(app_url, browser, tmp_path):
         page = context.new_page()
         page.set_default_timeout(WAIT_MS)
         page.goto(app_url)
-        page.get_by_role("tab", name="Camera").click()
+        wait_until_app_idle(page)
+        page.get_by_role("tab", name="Camera").click()  # the tabs are lazy: this reruns the page
         page.get_by_text("Turn the camera on").click()
         panel = page.get_by_role("tabpanel").filter(has=page.locator('[data-testid="stCameraInput"]'))
-        panel.get_by_role("button", name="Take Photo").click()
+        take = panel.get_by_role("button", name="Take Photo")
+        expect(take).to_be_enabled()
+        wait_until_app_idle(page)
+        page.wait_for_timeout(1500)  # the fake camera's stream starts
+        take.click()
         expect(metric_value(panel, "Prediction")).to_have_text("3")
     finally:
         camera_browser.close()
