@@ -79,6 +79,12 @@ def load_image(source) -> Image.Image:
     return ImageOps.exif_transpose(image)  # phone photos: upright as the camera saw them
 
 
+def check_file_size(size: int) -> None:
+    """ImageError for a file over the upload cap (MAX_FILE_BYTES)."""
+    if size > MAX_FILE_BYTES:
+        raise ImageError(f"{size:,} bytes is over the {MAX_FILE_BYTES / 2**20:g} MiB ({MAX_FILE_BYTES:,} bytes) limit")
+
+
 def _from_array(array: np.ndarray) -> Image.Image:
     """uint8/uint16/bool/float (in [0, 1]) arrays of shape (H, W), (H, W, 1..4)."""
     if array.ndim == 3 and array.shape[2] == 1:

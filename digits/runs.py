@@ -42,13 +42,12 @@ from digits.store import (CONFIG_SCHEMA, HISTORY_SCHEMA, MAX_POINTER_BYTES, NUMB
                           check_fields, is_valid_id, read_store_file, store_writes,
                           validate_version_id)
 
-TRAIN_SCRIPT = PROJECT_ROOT / "train.py"
 CLOSING_EVENTS = {"done", "cancelled", "failed"}
 MAX_EVENTS_BYTES = 64 * 2**20   # events.jsonl (a 20-epoch run writes well under 1 MB)
 MAX_CONFIG_BYTES = 2**20        # a run's config.json
 # The event fields the Train page reads, with their types (events that break them are skipped).
 EVENT_SCHEMA = {"event": str, "time": NUMBER, "step": int, "steps": int, "version": str,
-                "test_accuracy": NUMBER, "error": str, **HISTORY_SCHEMA}
+                "test_accuracy": NUMBER, "error": str, "not_activated": str, **HISTORY_SCHEMA}
 
 
 class Cancelled(Exception):
@@ -267,7 +266,9 @@ def is_training_process(holder: dict) -> bool:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return any(Path(os.fsdecode(arg)).name == TRAIN_SCRIPT.name for arg in argv[1:3])
+    # `python train.py ...`, or `python -m digits train ...` (what the dashboard launches)
+    return any(Path(os.fsdecode(arg)).name == "train.py" for arg in argv[1:3]) \
+        or argv[1:4] == [b"-m", b"digits", b"train"]
 
 
 # -- status ---------------------------------------------------------------------------------
@@ -279,11 +280,14 @@ class RunStatus:
     phase: str = ""                 # the last event: start, data, epoch, batch, evaluating, saving …
     epochs: list[dict] = field(default_factory=list)   # one dict per finished epoch
     progress: dict | None = None    # the latest batch event of the epoch in progress
+    steps: list[dict] = field(default_factory=list)    # every batch event past step 0: the per-step curves
+    stop_requested: float | None = None  # when Stop was pressed: the run is stopping until it has ended
     started: float | None = None
     ended: float | None = None
     version: str | None = None
     test_accuracy: float | None = None
     error: str | None = None
+    not_activated: str | None = None  # why --activate did not make the version active (the quality gate)
 
     @property
     def active(self) -> bool:
@@ -321,13 +325,16 @@ def run_status(store: ModelStore, run_id: str) -> RunStatus:
             status.progress = None
         elif kind == "batch":
             status.progress = event
+            if event.get("step"):
+                status.steps.append(event)
         elif kind == "stop":
-            stopped = event["time"]
+            stopped = status.stop_requested = event["time"]
         elif kind in CLOSING_EVENTS:
             status.state, status.ended = kind, event["time"]
             status.version = event.get("version")
             status.test_accuracy = event.get("test_accuracy")
             status.error = event.get("error")
+            status.not_activated = event.get("not_activated")
     if status.state not in CLOSING_EVENTS:
         holder = read_lock(store)
         if holder and holder.get("run_id") == run_id:
@@ -383,9 +390,9 @@ def prepare_run_dir(store: ModelStore, run_id: str, config: TrainConfig) -> Path
 
 
 def start_run(config: TrainConfig, store: ModelStore | None = None, data_dir: str | None = None) -> str:
-    """Launch `train.py` as its own process for `config`; returns the run id at once.
-    RunBusy when a run is already in progress (from any session or process); StoreError when
-    the name is taken or the store cannot be written."""
+    """Launch `digits train` (train.py's command) as its own process for `config`; returns the run
+    id at once. RunBusy when a run is already in progress (from any session or process);
+    StoreError when the name is taken or the store cannot be written."""
     store = store or ModelStore()
     config.validate()
     run_id = new_run_id(config)
@@ -395,7 +402,8 @@ def start_run(config: TrainConfig, store: ModelStore | None = None, data_dir: st
         with store_writes(f"start run {run_id!r}"):
             EventLog(run_dir).emit("queued")
             env = {**os.environ, "DIGITS_STORE": str(store.root), "PYTHONUNBUFFERED": "1"}
-            argv = [sys.executable, str(TRAIN_SCRIPT), *config.to_argv(), "--run-id", run_id, "--lock-fd", str(lock)]
+            argv = [sys.executable, "-m", "digits", "train", *config.to_argv(), "--run-id", run_id,
+                    "--lock-fd", str(lock)]
             if data_dir:
                 argv += ["--data-dir", str(data_dir)]
             with open(run_dir / "output.log", "ab") as output:
@@ -429,3 +437,24 @@ def stop_run(store: ModelStore | None = None) -> str | None:
         raise StoreError(f"run {holder['run_id']!r} belongs to another user: it cannot be stopped from "
                          "here") from None
     return holder["run_id"]
+
+
+# -- a run's files ----------------------------------------------------------------------------
+def output_log(store: ModelStore, run_id: str) -> Path:
+    """The run's process output (train.py's prints, Keras' epoch lines, a traceback if it failed)."""
+    validate_version_id(run_id)
+    return store.runs_dir / run_id / "output.log"
+
+
+def delete_run(store: ModelStore, run_id: str) -> None:
+    """Remove a run's folder (its settings, event log and output log); the version it saved, if
+    any, stays in the store. A run in progress cannot be deleted: stop it first."""
+    validate_version_id(run_id)
+    run_dir = store.runs_dir / run_id
+    if not run_dir.is_dir():
+        raise StoreError(f"unknown run {run_id!r}")
+    if current_run(store) == run_id:
+        raise StoreError(f"run {run_id!r} is in progress: stop it first")
+    trash = store.runs_dir / f".deleted-{run_id}-{os.getpid()}"
+    os.rename(run_dir, trash)  # gone from every listing at once
+    shutil.rmtree(trash, ignore_errors=True)
