@@ -38,7 +38,7 @@ from pathlib import Path
 
 from digits.config import TrainConfig
 from digits.data import PROJECT_ROOT
-from digits.store import (CONFIG_SCHEMA, HISTORY_SCHEMA, MAX_POINTER_BYTES, NUMBER, ModelStore, StoreError,
+from digits.store import (CONFIG_SCHEMA, HISTORY_SCHEMA, MAX_POINTER_BYTES, NULL, NUMBER, ModelStore, StoreError,
                           check_fields, is_valid_id, read_store_file, store_writes,
                           validate_version_id)
 
@@ -46,8 +46,9 @@ CLOSING_EVENTS = {"done", "cancelled", "failed"}
 MAX_EVENTS_BYTES = 64 * 2**20   # events.jsonl (a 20-epoch run writes well under 1 MB)
 MAX_CONFIG_BYTES = 2**20        # a run's config.json
 # The event fields the Train page reads, with their types (events that break them are skipped).
-EVENT_SCHEMA = {"event": str, "time": NUMBER, "step": int, "steps": int, "version": str,
-                "test_accuracy": NUMBER, "error": str, "not_activated": str, **HISTORY_SCHEMA}
+EVENT_SCHEMA = {"event": str, "time": NUMBER, "step": int, "steps": int, "version": (str, NULL),
+                "test_accuracy": (NUMBER[0], NUMBER[1], NULL), "error": (str, NULL),
+                "not_activated": (str, NULL), **HISTORY_SCHEMA}
 
 
 class Cancelled(Exception):
