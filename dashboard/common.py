@@ -16,7 +16,7 @@ from digits.store import ModelStore, StoreError, VersionInfo
 
 CANVAS_SIDE = 280              # pixels; 10x the model's 28x28 input
 ENLARGED_SIDE = 196            # how big the 28x28 model input is shown (7x)
-ROBUSTNESS_IMAGES = 2_000      # test-set variants use the first N test images (a page view stays quick)
+ROBUSTNESS_IMAGES = 1_000      # test-set variants use the first N test images (a page view stays quick)
 
 
 # -- the store and its versions --------------------------------------------------------------
@@ -145,6 +145,14 @@ def variant_test_inputs(variant: str) -> tuple[np.ndarray, np.ndarray]:
     inputs, empty = variant_inputs(variant, test_set().images[:ROBUSTNESS_IMAGES])
     inputs.setflags(write=False)
     return inputs, empty
+
+
+@st.cache_data(show_spinner=False)
+def variant_examples(count: int = 1) -> dict[str, list[np.ndarray]]:
+    """The first `count` test images as each variant makes them (uint8 RGB, sizes vary)."""
+    from digits.variants import VARIANTS, make_variant
+
+    return {name: make_variant(name, test_set().images[:count]) for name in VARIANTS}
 
 
 def variant_result(version: str, variant: str) -> dict:

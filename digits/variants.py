@@ -27,6 +27,7 @@ def _rgb(grey: np.ndarray) -> np.ndarray:
 
 
 def original(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The test images as they are: light ink on black."""
     return _rgb(images)
 
 
@@ -105,8 +106,7 @@ def one_bit(images: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
 
 
 def phone_photo(images: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
-    """Dark ink on light paper at 3x: an illumination gradient and often a shadow, sensor noise,
-    mild blur, JPEG at quality 60-90."""
+    """Dark ink on light paper at 3x, lit by a gradient and often a shadow; noise, blur, JPEG 60-90."""
     side = FIELD * PHOTO_SCALE
     ys, xs = np.mgrid[0:side, 0:side].astype(np.float32) / (side - 1) - 0.5   # [84, 84] each, -0.5..0.5
     out = []

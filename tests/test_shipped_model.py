@@ -6,6 +6,7 @@ import pytest
 
 from digits.evaluation import evaluate
 from digits.store import ModelStore
+from digits.variants import VARIANTS, variant_accuracy, variant_inputs
 
 pytestmark = pytest.mark.slow
 
@@ -49,13 +50,17 @@ def test_single_image_fast_path_agrees_with_the_batch_path(shipped_predictor, mn
     assert shipped_predictor.single_image_path() is not None, "the TFLite single-image path is in use"
 
 
-@pytest.mark.parametrize("variant", ["original", "inverted", "coloured background", "thick strokes", "thin strokes",
-                                     "rotated ±15°"])
-def test_shipped_default_reaches_99_percent_on_every_variant_with_the_projects_preparation(
-        variant, mnist, shipped_predictor):
-    """Issue 5's target, on the real test set: the seed's robustness claim, met by the default."""
-    from digits.variants import variant_accuracy, variant_inputs
+TARGETS = {"16x16 scan": 0.985}  # issue 11: >= 99% on every variant, >= 98.5% on the 16x16 scan
+VARIANT_IMAGES = 2_000  # per variant: twelve preparations of all 10,000 would take minutes in CI
 
-    inputs, empty = variant_inputs(variant, mnist.test.images, "prepared")
-    result = variant_accuracy(shipped_predictor, inputs, empty, mnist.test.labels)
-    assert result["accuracy"] >= 0.99, f"{variant}: {result}"
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_shipped_default_reads_every_variant_with_the_projects_preparation(variant, mnist, shipped_predictor):
+    """Issues 5 and 11's targets, on real test images: the accuracy on each variant (crops, scans,
+    photos, paper as well as polarity, colour, pens, rotation), and never a "no digit". The
+    figures on all 10,000 are `python bench/ablation.py`'s (README)."""
+    images, labels = mnist.test.images[:VARIANT_IMAGES], mnist.test.labels[:VARIANT_IMAGES]
+    inputs, empty = variant_inputs(variant, images, "prepared")
+    result = variant_accuracy(shipped_predictor, inputs, empty, labels)
+    assert result["no_digit"] == 0, f"{variant}: {result}"
+    assert result["accuracy"] >= TARGETS.get(variant, 0.99), f"{variant}: {result}"

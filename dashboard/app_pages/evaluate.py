@@ -3,16 +3,18 @@
 from functools import partial
 
 import streamlit as st
+from PIL import Image
 
 from dashboard import charts
 from dashboard.common import (ROBUSTNESS_IMAGES, enlarged, model_store, test_evaluation, test_set,
-                              usable_versions, variant_result, version_label, warn_unusable)
+                              usable_versions, variant_examples, variant_result, version_label, warn_unusable)
 from digits.data import DataError
 from digits.store import StoreError
 from digits.variants import VARIANTS
 
 GALLERY_SIZE = 24
 GALLERY_IMAGE_SIDE = 96
+THUMBNAIL_SIDE = 84
 
 
 def select_cell(version: str) -> None:
@@ -58,6 +60,13 @@ def show_gallery(version: str, evaluation, true: int, predicted: int) -> None:
                       for i in shown])
 
 
+def show_variant_examples() -> None:
+    """One test image as each variant makes it, at one size (a 16x16 scan blown up, a 200x200 photo shrunk)."""
+    examples = variant_examples()
+    st.image([Image.fromarray(images[0]).resize((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.NEAREST)
+              for images in examples.values()], caption=list(examples), width=THUMBNAIL_SIDE)
+
+
 def show_robustness(versions: list[str]) -> None:
     progress = st.empty()
     results = {}
@@ -79,8 +88,9 @@ def show_robustness(versions: list[str]) -> None:
                   for version, by_variant in results.items()}
     st.plotly_chart(charts.robustness_bars(accuracies), key="robustness")
     columns = ("accuracy", "no_digit", "4->9", "9->4")
-    st.dataframe([{"variant": variant, **{f"{version} {column}": results[version][variant][column]
-                                          for version in versions for column in columns}}
+    st.dataframe([{"variant": variant, "what it is": VARIANTS[variant].__doc__,
+                   **{f"{version} {column}": results[version][variant][column]
+                      for version in versions for column in columns}}
                   for variant in VARIANTS], hide_index=True,
                  column_config={f"{version} accuracy": st.column_config.NumberColumn(format="percent")
                                 for version in versions})
@@ -137,4 +147,5 @@ else:
 st.header("Robustness")
 st.caption(f"Accuracy on variants of the first {ROBUSTNESS_IMAGES:,} test images, each prepared the way the "
            "Predict page prepares a photo. A 'no digit' answer counts as wrong.")
+show_variant_examples()
 show_robustness(chosen)
