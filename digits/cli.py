@@ -1,4 +1,4 @@
-"""`python -m digits ...`: predict images, evaluate a version, manage the model store."""
+"""`python -m digits ...`: predict images, evaluate a version, manage the model store and your samples."""
 
 from __future__ import annotations
 
@@ -25,23 +25,52 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", help="version id (default: the active version)")
     evaluate.add_argument("--json", action="store_true", help="print the full report as JSON")
     evaluate.add_argument("--data-dir", help="folder with the MNIST IDX files")
+    evaluate.add_argument("--variants", action="store_true",
+                          help="also compute (once) and keep the accuracy on every test-set variant, as the "
+                               "Evaluate page shows it; after retraining the shipped default, run this and "
+                               "commit model_store/default/results.npz")
 
     export = commands.add_parser("export", help="write a version's model.tflite (LiteRT: the Predict page's "
                                                 "fast start, and the file a phone app loads)")
     export.add_argument("--model", help="version id (default: the active version)")
+    export.add_argument("--int8", action="store_true",
+                        help="also write model_int8.tflite: full-integer quantisation calibrated on training "
+                             "images, kept only if it passes a parity check against the float model")
+    export.add_argument("--data-dir", help="folder with the MNIST IDX files (for --int8)")
 
     models = commands.add_parser("models", help="list versions; activate or delete one")
     models.add_argument("action", nargs="?", choices=["list", "activate", "delete"], default="list")
     models.add_argument("version", nargs="?", help="the version to activate or delete")
     models.add_argument("--json", action="store_true", help="print the list as JSON")
+    add_samples_parser(commands)
     return parser
 
 
+def add_samples_parser(commands) -> None:
+    samples = commands.add_parser("samples", help="your handwriting samples (<store>/samples.db): list, add, "
+                                                  "import, export, delete")
+    actions = samples.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="counts per writer and digit (--json: every sample)")
+    listing.add_argument("--json", action="store_true", help="print every sample's fields as JSON")
+    add = actions.add_parser("add", help="add one image as a labelled sample (the active model reads it too)")
+    add.add_argument("image", help="PNG, JPEG, BMP, GIF or WebP file of one digit")
+    add.add_argument("--label", required=True, help="the digit it shows, 0-9")
+    add.add_argument("--writer", help="whose hand (default: me)")
+    importing = actions.add_parser("import", help="import a zip of images + labels.csv (file,label[,writer])")
+    importing.add_argument("zip", help="the archive")
+    importing.add_argument("--writer", help="the writer of every sample (overrides the file's column)")
+    export = actions.add_parser("export", help="write the samples to a zip: PNGs + labels.csv (file,label,writer)")
+    export.add_argument("zip", help="the archive to write")
+    export.add_argument("--writer", help="only this writer's samples")
+    delete = actions.add_parser("delete", help="delete one sample")
+    delete.add_argument("id", type=int, help="the sample's id (`samples list --json` shows them)")
+
+
 def cmd_predict(args, store: ModelStore) -> int:
-    from digits.predict import single_image_predictor
+    from digits.predict import version_predictor
     from digits.preprocessing import ImageError, prepare
 
-    predictor = single_image_predictor(store, args.model)
+    predictor = version_predictor(store, args.model)
     results, failed = [], False
     for path in args.images:
         result = {"file": path, "digit": None, "confidence": None, "probabilities": None, "error": None}
@@ -71,12 +100,13 @@ def _predict_line(result: dict) -> str:
 
 def cmd_evaluate(args, store: ModelStore) -> int:
     from digits.data import load_test
-    from digits.evaluation import evaluate
-    from digits.predict import Predictor
+    from digits.results import ROBUSTNESS_IMAGES, version_results
 
     version = store.active() if args.model is None else args.model
     test = load_test(args.data_dir)
-    report = evaluate(Predictor(store.load(version)), test.images, test.labels).report()
+    # LiteRT on the version's export; the test-set results are computed once per model and kept.
+    results = version_results(store, version, test, variants=args.variants)
+    report = results.evaluation.report() | ({"variants": results.variants} if args.variants else {})
     if args.json:
         print(json.dumps({"version": version, **report}, indent=2))
         return 0
@@ -87,15 +117,34 @@ def cmd_evaluate(args, store: ModelStore) -> int:
     pairs = ", ".join(f"{p['true']}->{p['predicted']}: {p['count']}" for p in report["top_confused"][:5])
     print(f"most confused (true->predicted): {pairs}")
     print(f"4/9 confusion: 4->9 {report['confusion_4_9']['4->9']}, 9->4 {report['confusion_4_9']['9->4']}")
+    for name, result in results.variants.items() if args.variants else ():
+        print(f"variant {name}: accuracy {result['accuracy']:.2%} on the first {ROBUSTNESS_IMAGES:,} test images")
     return 0
 
 
 def cmd_export(args, store: ModelStore) -> int:
-    from digits.predict import to_tflite
+    from digits.predict import LitePredictor, to_tflite  # TensorFlow: converting needs it
 
     version = store.active() if args.model is None else args.model
-    path = store.add_tflite(version, to_tflite(store.load(version)))
-    print(f"version {version}: wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    model = store.load(version)
+    flatbuffer = store.tflite(version)
+    if flatbuffer is None or not args.int8:  # --int8 alone keeps a valid float export as it is
+        path = store.add_tflite(version, to_tflite(model))
+        flatbuffer = path.read_bytes()
+        print(f"version {version}: wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    if args.int8:
+        from digits.data import load_mnist
+        from digits.quantize import check, int8_tflite, parity
+
+        data = load_mnist(args.data_dir)
+        int8 = int8_tflite(model, data.train)
+        report = parity(LitePredictor(flatbuffer), LitePredictor(int8), data.test)
+        check(report)
+        path = store.add_int8(version, int8, report)
+        print(f"version {version}: wrote {path} ({report['bytes'] / 1e3:.0f} kB, float {report['float_bytes'] / 1e3:.0f} kB); "
+              f"test accuracy {report['test_accuracy']:.2%} (float {report['float_test_accuracy']:.2%}), "
+              f"agreement {report['agreement']:.2%}, {report['ms_per_image']:.3f} ms per image "
+              f"(float {report['float_ms_per_image']:.3f} ms)")
     return 0
 
 
@@ -111,7 +160,7 @@ def cmd_models(args, store: ModelStore) -> int:
             store.delete(args.version)
             print(f"deleted version {args.version}; active version: {store.active()}")
         return 0
-    versions = store.list()
+    versions = store.catalog()  # the store's index: no meta.json parsed per version
     if args.json:
         print(json.dumps([{"id": v.id, "active": v.active, "broken": v.broken, "error": v.error,
                            "preset": (v.meta or {}).get("preset"), "test_accuracy": v.test_accuracy,
@@ -129,15 +178,92 @@ def cmd_models(args, store: ModelStore) -> int:
     return 0
 
 
-COMMANDS = {"predict": cmd_predict, "evaluate": cmd_evaluate, "export": cmd_export, "models": cmd_models}
+def cmd_samples(args, store: ModelStore) -> int:
+    from digits import samples as db
+    from digits.sample_archive import export_zip, import_zip
+
+    samples = db.SampleStore(store.root / db.DB_NAME)
+    if args.action == "list":
+        return _list_samples(samples, args.json)
+    if args.action == "add":
+        return _add_sample(samples, store, args)
+    if args.action == "import":
+        try:
+            raw = open(args.zip, "rb").read()
+        except OSError as err:
+            raise db.SampleError(f"{args.zip}: cannot be read ({err.strerror or err})") from None
+        report = import_zip(samples, raw, args.writer)
+        for problem in report.problems:
+            print(f"{args.zip}: {problem}", file=sys.stderr)
+        print(f"{args.zip}: {report.summary()}")
+        return 0 if report.added or not report.problems else 1
+    if args.action == "export":
+        raw = export_zip(samples, args.writer)
+        with open(args.zip, "wb") as handle:
+            handle.write(raw)
+        count = samples.count(args.writer) if samples.exists() else 0
+        print(f"wrote {count} sample{'s' * (count != 1)} to {args.zip}")
+        return 0
+    sample = samples.get(args.id)
+    samples.delete(args.id)
+    print(f"deleted sample {args.id} (label {sample.label}, writer {sample.writer})")
+    return 0
+
+
+def _list_samples(samples, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps([{"id": s.id, "label": s.label, "writer": s.writer, "predicted": s.predicted,
+                           "confidence": s.confidence, "model_version": s.model_version, "source": s.source,
+                           "created": s.created, "held_out": s.held_out} for s in samples.find()], indent=2))
+        return 0
+    counts = samples.counts()
+    if not counts:
+        print(f"no samples yet ({samples.path})")
+        return 0
+    for writer in sorted({row["writer"] for row in counts}):
+        mine = [row for row in counts if row["writer"] == writer]
+        total, misread = sum(r["samples"] for r in mine), sum(r["misread"] for r in mine)
+        per_label = ", ".join(f"{r['label']}: {r['samples']}" for r in mine)
+        print(f"{writer}: {total} sample{'s' * (total != 1)} ({misread} mis-read) - {per_label}")
+    return 0
+
+
+def _add_sample(samples, store: ModelStore, args) -> int:
+    from digits.predict import version_predictor
+    from digits.preprocessing import ImageError, load_image, prepare
+    from digits.samples import check_label, check_writer
+
+    label, writer = check_label(args.label, digit_only=True), check_writer(args.writer)
+    try:
+        image = load_image(args.image)
+        model_input = prepare(image)
+    except ImageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    if model_input is None:
+        print(f"error: {args.image}: no digit found in the image", file=sys.stderr)
+        return 1
+    version = store.active()
+    prediction = version_predictor(store, version).predict_prepared(model_input)
+    sample_id = samples.add(image, label, model_input, predicted=prediction.digit, confidence=prediction.confidence,
+                            model_version=version, source="upload", writer=writer)
+    print(f"added sample {sample_id}: label {label}, writer {writer} (version {version} read it as "
+          f"{prediction.digit}, {prediction.confidence:.0%}); {writer} has {samples.count(writer)} samples")
+    return 0
+
+
+COMMANDS = {"predict": cmd_predict, "evaluate": cmd_evaluate, "export": cmd_export, "models": cmd_models,
+            "samples": cmd_samples}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from digits.data import DataError
+    from digits.quantize import QuantisationError
+    from digits.samples import SampleError
 
     try:
         return COMMANDS[args.command](args, ModelStore())
-    except (StoreError, DataError) as err:
+    except (StoreError, DataError, QuantisationError, SampleError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

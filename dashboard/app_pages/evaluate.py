@@ -6,9 +6,11 @@ import streamlit as st
 from PIL import Image
 
 from dashboard import charts
-from dashboard.common import (ROBUSTNESS_IMAGES, enlarged, model_store, test_evaluation, test_set,
-                              usable_versions, variant_examples, variant_result, version_label, warn_unusable)
+from dashboard.common import (enlarged, model_store, test_set, usable_versions, variant_examples, version_label,
+                              version_results, warn_unusable)
+from dashboard.samples_view import show_writer_results
 from digits.data import DataError
+from digits.results import ROBUSTNESS_IMAGES
 from digits.store import StoreError
 from digits.variants import VARIANTS
 
@@ -67,22 +69,8 @@ def show_variant_examples() -> None:
               for images in examples.values()], caption=list(examples), width=THUMBNAIL_SIDE)
 
 
-def show_robustness(versions: list[str]) -> None:
-    progress = st.empty()
-    results = {}
-    steps = len(versions) * len(VARIANTS)
-    for number, version in enumerate(versions):
-        try:
-            results[version] = {}
-            for done, variant in enumerate(VARIANTS, number * len(VARIANTS)):
-                progress.progress(done / steps, text=f"Testing {version} on {variant} images…")
-                results[version][variant] = variant_result(version, variant)
-        except StoreError as err:  # deleted, or replaced by a broken file, since it was evaluated above
-            del results[version]
-            st.error(f"Cannot test `{version}` on the variants: {err}")
-    progress.empty()
-    if not results:
-        return
+def show_robustness(results: dict[str, dict[str, dict]]) -> None:
+    """results: version -> variant -> {accuracy, no_digit, 4->9, 9->4} (each version's cached results)."""
     versions = list(results)
     accuracies = {version: {variant: result["accuracy"] for variant, result in by_variant.items()}
                   for version, by_variant in results.items()}
@@ -91,7 +79,7 @@ def show_robustness(versions: list[str]) -> None:
     st.dataframe([{"variant": variant, "what it is": VARIANTS[variant].__doc__,
                    **{f"{version} {column}": results[version][variant][column]
                       for version in versions for column in columns}}
-                  for variant in VARIANTS], hide_index=True,
+                  for variant in results[versions[0]]], hide_index=True,
                  column_config={f"{version} accuracy": st.column_config.NumberColumn(format="percent")
                                 for version in versions})
 
@@ -111,11 +99,13 @@ if not chosen:
     st.info("Pick a version to evaluate (for example the `seed` preset against the shipped default).")
     st.stop()
 
-evaluations = {}
+evaluations, robustness = {}, {}
 for version in chosen:
     try:
-        with st.spinner(f"Evaluating {version} on the 10,000 test images (once per version)…"):
-            evaluations[version] = test_evaluation(version)
+        with st.spinner(f"Evaluating {version} on the test set and its variants (once per version; then kept "
+                        "beside it)…"):
+            results = version_results(version)
+        evaluations[version], robustness[version] = results.evaluation, results.variants
     except StoreError as err:  # this version only: the others are still shown
         st.error(f"Cannot evaluate `{version}`: {err}")
     except DataError as err:
@@ -148,4 +138,10 @@ st.header("Robustness")
 st.caption(f"Accuracy on variants of the first {ROBUSTNESS_IMAGES:,} test images, each prepared the way the "
            "Predict page prepares a photo. A 'no digit' answer counts as wrong.")
 show_variant_examples()
-show_robustness(chosen)
+show_robustness({version: robustness[version] for version in chosen})
+
+st.header("Your handwriting")
+st.caption("Accuracy on each writer's held-out samples (one in five, fixed by id; never trained on), beside the "
+           "MNIST test accuracy; for a fine-tuned version, what it fixed and broke against the version it "
+           "started from.")
+show_writer_results(chosen, {version: evaluations[version].accuracy for version in chosen}, len(test_set().labels))
