@@ -1,4 +1,5 @@
-"""`python -m digits ...`: predict images, evaluate a version, manage the model store and your samples."""
+"""`digits ...` (or `python -m digits ...`): train, predict images, evaluate a version, export it,
+manage the model store and your samples."""
 
 from __future__ import annotations
 
@@ -9,12 +10,19 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from digits.quiet import load_tensorflow, quiet_native_logs  # noqa: E402
 from digits.store import DEFAULT_VERSION, ModelStore, StoreError  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m digits", description=__doc__)
+    parser = argparse.ArgumentParser(prog="digits", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+
+    from digits.train_command import __doc__ as train_doc, add_train_arguments
+
+    train = commands.add_parser("train", help="train a model and save it as a new version (same as train.py)",
+                                description=train_doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_train_arguments(train)
 
     predict = commands.add_parser("predict", help="predict the digit in each image")
     predict.add_argument("images", nargs="+", help="PNG, JPEG, BMP, GIF or WebP files, any size and background")
@@ -42,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("action", nargs="?", choices=["list", "activate", "delete"], default="list")
     models.add_argument("version", nargs="?", help="the version to activate or delete")
     models.add_argument("--json", action="store_true", help="print the list as JSON")
+    for command in (predict, evaluate, export, models):
+        command.add_argument("--verbose", action="store_true",
+                             help="keep TensorFlow's and LiteRT's start-up lines (CUDA, oneDNN, XNNPACK)")
+    models.add_argument("--force", action="store_true",
+                        help="activate even a version more than 1 point of test accuracy below the active one")
     add_samples_parser(commands)
     return parser
 
@@ -67,16 +80,20 @@ def add_samples_parser(commands) -> None:
 
 
 def cmd_predict(args, store: ModelStore) -> int:
+    from digits.explain import digit_count
     from digits.predict import version_predictor
     from digits.preprocessing import ImageError, prepare
 
-    predictor = version_predictor(store, args.model)
+    with quiet_native_logs(args.verbose):  # LiteRT announces its XNNPACK delegate
+        predictor = version_predictor(store, args.model)
     results, failed = [], False
     for path in args.images:
-        result = {"file": path, "digit": None, "confidence": None, "probabilities": None, "error": None}
+        result = {"file": path, "digit": None, "confidence": None, "probabilities": None, "error": None,
+                  "several_digits": False}
         try:
             prediction = predictor.predict_prepared(prepare(path))
-            result.update(digit=prediction.digit, confidence=round(prediction.confidence, 6),
+            result.update(several_digits=digit_count(path) > 1, digit=prediction.digit,
+                          confidence=round(prediction.confidence, 6),
                           probabilities=None if prediction.probabilities is None
                           else [round(float(p), 6) for p in prediction.probabilities])
         except ImageError as err:
@@ -95,7 +112,10 @@ def _predict_line(result: dict) -> str:
         return f"{result['file']}: error: {result['error']}"
     if result["digit"] is None:
         return f"{result['file']}: no digit"
-    return f"{result['file']}: {result['digit']} ({result['confidence']:.1%})"
+    line = f"{result['file']}: {result['digit']} ({result['confidence']:.1%})"
+    if result["several_digits"]:
+        line += " - this image seems to hold several digits: read it as a number instead (`digits read`)"
+    return line
 
 
 def cmd_evaluate(args, store: ModelStore) -> int:
@@ -105,7 +125,8 @@ def cmd_evaluate(args, store: ModelStore) -> int:
     version = store.active() if args.model is None else args.model
     test = load_test(args.data_dir)
     # LiteRT on the version's export; the test-set results are computed once per model and kept.
-    results = version_results(store, version, test, variants=args.variants)
+    with quiet_native_logs(args.verbose):
+        results = version_results(store, version, test, variants=args.variants)
     report = results.evaluation.report() | ({"variants": results.variants} if args.variants else {})
     if args.json:
         print(json.dumps({"version": version, **report}, indent=2))
@@ -126,6 +147,7 @@ def cmd_export(args, store: ModelStore) -> int:
     from digits.predict import LitePredictor, to_tflite  # TensorFlow: converting needs it
 
     version = store.active() if args.model is None else args.model
+    load_tensorflow(args.verbose)
     model = store.load(version)
     flatbuffer = store.tflite(version)
     if flatbuffer is None or not args.int8:  # --int8 alone keeps a valid float export as it is
@@ -154,6 +176,13 @@ def cmd_models(args, store: ModelStore) -> int:
             print(f"error: 'models {args.action}' needs a version id", file=sys.stderr)
             return 2
         if args.action == "activate":
+            from digits.gate import activation_concern
+
+            concern = None if args.force else activation_concern(store, args.version)
+            if concern:
+                print(f"error: not activated: {concern.replace('`', '')}. Add --force to activate it anyway.",
+                      file=sys.stderr)
+                return 1
             store.activate(args.version)
             print(f"active version: {args.version}")
         else:
@@ -257,7 +286,12 @@ COMMANDS = {"predict": cmd_predict, "evaluate": cmd_evaluate, "export": cmd_expo
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    if args.command == "train":
+        from digits.train_command import run
+
+        return run(args, argv[argv.index("train") + 1:])
     from digits.data import DataError
     from digits.quantize import QuantisationError
     from digits.samples import SampleError

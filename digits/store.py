@@ -1,6 +1,7 @@
 """The model store: one folder per version, `model.keras` + `meta.json` (+ `model.tflite`), written atomically.
 
-Layout (root = `model_store/` beside the project, or env DIGITS_STORE):
+Layout (root = env DIGITS_STORE, else `model_store/` in a source checkout, else the user's data
+folder: see `default_root`):
   <root>/<version>/model.keras, meta.json   user-trained versions (not tracked by git)
   <root>/<version>/model.tflite             the same network for LiteRT (digests in meta.json)
   <root>/ACTIVE                             the active version id (not tracked by git)
@@ -24,10 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from digits.data import PROJECT_ROOT
+from digits.data import PROJECT_ROOT, SOURCE_CHECKOUT
 
 DEFAULT_VERSION = "default"
-SHIPPED_DIR = PROJECT_ROOT / "model_store" / DEFAULT_VERSION
+# In a source checkout the shipped default is `model_store/default/`; `pip install .` installs
+# the same files as the package data `digits/shipped/` (see pyproject.toml).
+SHIPPED_DIR = PROJECT_ROOT / "model_store" / DEFAULT_VERSION if SOURCE_CHECKOUT \
+    else Path(__file__).resolve().parent / "shipped"
 VERSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 RESERVED_IDS = {"runs", "ACTIVE"}
 
@@ -46,7 +50,13 @@ def validate_version_id(version: str) -> str:
 
 
 def default_root() -> Path:
-    return Path(os.environ.get("DIGITS_STORE", PROJECT_ROOT / "model_store"))
+    """DIGITS_STORE; else `model_store/` in a source checkout, or the user's data folder
+    (`$XDG_DATA_HOME/digits/model_store`, by default `~/.local/share/digits/model_store`)."""
+    if os.environ.get("DIGITS_STORE"):
+        return Path(os.environ["DIGITS_STORE"])
+    if SOURCE_CHECKOUT:
+        return PROJECT_ROOT / "model_store"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "digits" / "model_store"
 
 
 @dataclass(frozen=True)
