@@ -4,6 +4,7 @@
     python train.py --preset seed                    # the tutorial's CNN and recipe, as written
     python train.py --limit 2000 --epochs 1          # a quick run on a small subset
     python train.py --class-weight 9=2.0 4=1.5 --activate
+    python train.py --task number                    # the number reader: whole numbers, CNN + CTC
 
 Ctrl-C or SIGTERM stops the run cleanly: it is marked cancelled and nothing enters the store.
 """
@@ -22,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from digits.config import ConfigError, add_arguments, config_from_args  # noqa: E402
 from digits.data import DataError  # noqa: E402
 from digits.runs import Cancelled, RunBusy, acquire_lock, new_run_id, prepare_run_dir, release_lock  # noqa: E402
-from digits.store import DEFAULT_VERSION, ModelStore, StoreError  # noqa: E402
+from digits.store import SHIPPED_FOR_TASK, ModelStore, StoreError  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,7 +32,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", help="folder with the four MNIST IDX files (default: ../shared/mnist, "
                                            "then the cache, downloading when needed)")
     parser.add_argument("--ship", action="store_true",
-                        help="write the result as the shipped default (model_store/default); for maintainers")
+                        help="write the result as the shipped default (model_store/default, or "
+                             "model_store/default-number with --task number); for maintainers")
     parser.add_argument("--run-id", help=argparse.SUPPRESS)  # set by the dashboard, which holds the lock
     return parser.parse_args(argv)
 
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cancel = install_cancel_handlers()
     store = ModelStore()
-    run_id = DEFAULT_VERSION if args.ship else (args.run_id or new_run_id(config))
+    run_id = SHIPPED_FOR_TASK[config.task] if args.ship else (args.run_id or new_run_id(config))
     try:
         acquire_lock(store, run_id, os.getpid())
     except RunBusy as err:

@@ -1,4 +1,4 @@
-"""`python -m digits ...`: predict images, evaluate a version, manage the model store."""
+"""`python -m digits ...`: predict digits, read numbers, evaluate a version, manage the model store."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from digits.store import DEFAULT_VERSION, ModelStore, StoreError  # noqa: E402
+from digits.store import DIGIT, SHIPPED, ModelStore, StoreError  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("images", nargs="+", help="PNG, JPEG, BMP, GIF or WebP files, any size and background")
     predict.add_argument("--model", help="version id (default: the active version)")
     predict.add_argument("--json", action="store_true", help="print one JSON list, an object per file")
+
+    read = commands.add_parser("read", help="read the whole number (several digits) in each image")
+    read.add_argument("images", nargs="+", help="PNG, JPEG, BMP, GIF or WebP files: a postcode, an amount, a reading")
+    read.add_argument("--model", help="number version id (default: the active number version)")
+    read.add_argument("--json", action="store_true", help="print one JSON list, an object per file")
 
     evaluate = commands.add_parser("evaluate", help="evaluate a version on the 10,000 MNIST test images")
     evaluate.add_argument("--model", help="version id (default: the active version)")
@@ -41,6 +46,8 @@ def cmd_predict(args, store: ModelStore) -> int:
     from digits.predict import single_image_predictor
     from digits.preprocessing import ImageError, prepare
 
+    if store.usable(args.model).task != DIGIT:
+        raise StoreError(f"version {args.model!r} reads whole numbers: use `python -m digits read`")
     predictor = single_image_predictor(store, args.model)
     results, failed = [], False
     for path in args.images:
@@ -67,6 +74,35 @@ def _predict_line(result: dict) -> str:
     if result["digit"] is None:
         return f"{result['file']}: no digit"
     return f"{result['file']}: {result['digit']} ({result['confidence']:.1%})"
+
+
+def cmd_read(args, store: ModelStore) -> int:
+    from digits.numbers import number_reader
+    from digits.preprocessing import ImageError
+
+    reader = number_reader(store, args.model)
+    results, failed = [], False
+    for path in args.images:
+        result = {"file": path, "number": None, "confidence": None, "digits": None, "error": None}
+        try:
+            result.update(reader.read(path).to_dict())
+        except ImageError as err:
+            result["error"] = str(err)
+            failed = True
+        results.append(result)
+        if not args.json:
+            print(_read_line(result), file=sys.stderr if result["error"] else sys.stdout)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 1 if failed else 0
+
+
+def _read_line(result: dict) -> str:
+    if result["error"]:
+        return f"{result['file']}: error: {result['error']}"
+    if not result["number"]:
+        return f"{result['file']}: no digits"
+    return f"{result['file']}: {result['number']} (confidence {result['confidence']:.2f})"
 
 
 def cmd_evaluate(args, store: ModelStore) -> int:
@@ -113,7 +149,7 @@ def cmd_models(args, store: ModelStore) -> int:
         return 0
     versions = store.list()
     if args.json:
-        print(json.dumps([{"id": v.id, "active": v.active, "broken": v.broken, "error": v.error,
+        print(json.dumps([{"id": v.id, "task": v.task, "active": v.active, "broken": v.broken, "error": v.error,
                            "preset": (v.meta or {}).get("preset"), "test_accuracy": v.test_accuracy,
                            "created": (v.meta or {}).get("created")} for v in versions], indent=2))
         return 0
@@ -123,13 +159,14 @@ def cmd_models(args, store: ModelStore) -> int:
             print(f"{mark} {v.id:<32} BROKEN: {v.error}")
         else:
             accuracy = f"{v.test_accuracy:.2%}" if v.test_accuracy is not None else "?"
-            shipped = " (shipped default)" if v.id == DEFAULT_VERSION else ""
-            print(f"{mark} {v.id:<32} {v.meta.get('preset', '?'):<7} test {accuracy}  "
+            shipped = " (shipped default)" if v.id in SHIPPED else ""
+            print(f"{mark} {v.id:<32} {v.task:<6} {v.meta.get('preset', '?'):<7} test {accuracy}  "
                   f"{v.meta.get('created', '')}{shipped}")
     return 0
 
 
-COMMANDS = {"predict": cmd_predict, "evaluate": cmd_evaluate, "export": cmd_export, "models": cmd_models}
+COMMANDS = {"predict": cmd_predict, "read": cmd_read, "evaluate": cmd_evaluate, "export": cmd_export,
+            "models": cmd_models}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -63,6 +63,11 @@ class TrainConfig:
             raise ConfigError("; ".join(errors))
         return self
 
+    @property
+    def task(self) -> str:
+        """"number" for the number reader's preset (whole numbers, CTC), "digit" for the others."""
+        return NUMBER_TASK if self.preset == NUMBER_TASK else "digit"
+
     def to_dict(self) -> dict:
         out = asdict(self)
         out["class_weights"] = {str(k): v for k, v in self.class_weights.items()}
@@ -87,6 +92,8 @@ class TrainConfig:
 
 
 SCHEDULES = ("constant", "onecycle")
+TASKS = ("digit", "number")
+NUMBER_TASK = "number"
 PRESETS: dict[str, TrainConfig] = {
     # The tutorial exactly: its CNN, Adam at Keras' default 1e-3, 5 epochs, batch 64, no extras.
     "seed": TrainConfig(preset="seed", epochs=5, batch_size=64, learning_rate=1e-3,
@@ -97,6 +104,10 @@ PRESETS: dict[str, TrainConfig] = {
                         schedule="onecycle", augment=False, class_weights={}),
     # The shipped default: a wider CNN with batch norm and dropout, one-cycle rate, augmentation.
     "strong": TrainConfig(),
+    # The number reader (`--task number`): a CNN with CTC over 32x256 strips of synthetic numbers
+    # (digits.number_training), fresh numbers every epoch, so no augmentation or class weights.
+    "number": TrainConfig(preset="number", epochs=4, batch_size=64, learning_rate=3e-3,
+                          schedule="onecycle", augment=False, class_weights={}),
 }
 
 
@@ -118,9 +129,11 @@ def parse_class_weight(text: str) -> tuple[int, float]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Typed `train.py` options; a value left out takes the preset's default."""
-    parser.add_argument("--preset", choices=list(PRESETS), default="strong",
+    parser.add_argument("--preset", choices=list(PRESETS), default=None,
                         help="model and recipe: 'seed' is the tutorial's, 'fast' reaches 99%% soonest, "
-                             "'strong' is the shipped default's")
+                             "'strong' is the shipped default's (the default), 'number' reads whole numbers")
+    parser.add_argument("--task", choices=TASKS, default=None,
+                        help="'digit' (one digit, the default) or 'number' (whole numbers: the 'number' preset)")
     parser.add_argument("--epochs", type=int, help="passes over the training images")
     parser.add_argument("--batch-size", type=int, help="images per gradient step")
     parser.add_argument("--learning-rate", type=float, help="Adam's (peak) learning rate")
@@ -144,4 +157,13 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         overrides["class_weights"] = {}
     elif args.class_weight:
         overrides["class_weights"] = dict(args.class_weight)
-    return preset(args.preset, activate=args.activate, **overrides).validate()
+    return preset(_preset_for_task(args.preset, args.task), activate=args.activate, **overrides).validate()
+
+
+def _preset_for_task(preset_name: str | None, task: str | None) -> str:
+    """--task number means the 'number' preset; a digit preset with --task number is a mistake."""
+    if task == NUMBER_TASK and preset_name not in (None, NUMBER_TASK):
+        raise ConfigError(f"preset {preset_name!r} trains a digit model; --task number uses the 'number' preset")
+    if task == "digit" and preset_name == NUMBER_TASK:
+        raise ConfigError("preset 'number' trains a number model; leave out --task digit")
+    return preset_name or (NUMBER_TASK if task == NUMBER_TASK else "strong")

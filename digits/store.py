@@ -27,8 +27,14 @@ from digits.data import PROJECT_ROOT
 
 DEFAULT_VERSION = "default"
 SHIPPED_DIR = PROJECT_ROOT / "model_store" / DEFAULT_VERSION
+# What a version does, from meta.json's "task" (a plain string; versions without one read digits).
+DIGIT, NUMBER = "digit", "number"
+DEFAULT_NUMBER_VERSION = "default-number"    # the shipped number reader
+SHIPPED = {DEFAULT_VERSION: SHIPPED_DIR, DEFAULT_NUMBER_VERSION: PROJECT_ROOT / "model_store" / DEFAULT_NUMBER_VERSION}
+SHIPPED_FOR_TASK = {DIGIT: DEFAULT_VERSION, NUMBER: DEFAULT_NUMBER_VERSION}
+ACTIVE_FILE = {DIGIT: "ACTIVE", NUMBER: "ACTIVE-number"}   # each task has its own active version
 VERSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
-RESERVED_IDS = {"runs", "ACTIVE"}
+RESERVED_IDS = {"runs", *ACTIVE_FILE.values()}
 
 
 class StoreError(RuntimeError):
@@ -61,6 +67,11 @@ class VersionInfo:
         return self.error is not None
 
     @property
+    def task(self) -> str:
+        """"digit" or "number" (a version whose meta.json names no task reads digits)."""
+        return task_of(self.meta)
+
+    @property
     def test_accuracy(self) -> float | None:
         return ((self.meta or {}).get("test") or {}).get("accuracy")
 
@@ -72,8 +83,8 @@ class ModelStore:
     # -- paths ---------------------------------------------------------------------------------
     def path(self, version: str) -> Path:
         validate_version_id(version)
-        if version == DEFAULT_VERSION:
-            return SHIPPED_DIR
+        if version in SHIPPED:
+            return SHIPPED[version]
         return self.root / version
 
     @property
@@ -82,16 +93,15 @@ class ModelStore:
 
     # -- listing -------------------------------------------------------------------------------
     def ids(self) -> list[str]:
-        found = {DEFAULT_VERSION} if SHIPPED_DIR.is_dir() else set()
+        found = {version for version, folder in SHIPPED.items() if folder.is_dir()}
         if self.root.is_dir():
             found |= {p.name for p in self.root.iterdir()
                       if p.is_dir() and VERSION_ID.match(p.name) and p.name not in RESERVED_IDS
                       and ".." not in p.name}
-        return sorted(found, key=lambda v: (v != DEFAULT_VERSION, v))
+        return sorted(found, key=lambda v: (v not in SHIPPED, v))
 
     def info(self, version: str) -> VersionInfo:
         path = self.path(version)
-        active = version == self.active()
         if not path.is_dir():
             raise StoreError(f"unknown version {version!r}; `python -m digits models` lists them")
         try:
@@ -99,9 +109,10 @@ class ModelStore:
             if not isinstance(meta, dict):
                 raise ValueError("not a JSON object")
         except FileNotFoundError:
-            return VersionInfo(version, path, None, "meta.json is missing", active)
+            return VersionInfo(version, path, None, "meta.json is missing", version == self.active())
         except (ValueError, OSError) as err:
-            return VersionInfo(version, path, None, f"meta.json is malformed ({err})", active)
+            return VersionInfo(version, path, None, f"meta.json is malformed ({err})", version == self.active())
+        active = version == self.active(task_of(meta))
         model_file = path / "model.keras"
         if not model_file.is_file() or model_file.stat().st_size == 0:
             return VersionInfo(version, path, meta, "model.keras is missing or empty", active)
@@ -121,23 +132,25 @@ class ModelStore:
         return out
 
     # -- active version ------------------------------------------------------------------------
-    def active(self) -> str:
-        """The active version id; the shipped default when none is set or the set one is gone."""
+    def active(self, task: str = DIGIT) -> str:
+        """The active version id of a task (digit or number); the task's shipped default when none
+        is set or the set one is gone."""
         try:
-            version = (self.root / "ACTIVE").read_text().strip()
+            version = (self.root / ACTIVE_FILE[task]).read_text().strip()
             validate_version_id(version)
             if self.path(version).joinpath("model.keras").is_file():
                 return version
         except (OSError, StoreError):
             pass
-        return DEFAULT_VERSION
+        return SHIPPED_FOR_TASK[task]
 
     def activate(self, version: str) -> None:
+        """Make a version the active one of its task (a number version does not replace the digit model)."""
         info = self.info(version)
         if info.broken:
             raise StoreError(f"version {version!r} is broken ({info.error}); it cannot be made active")
         self.root.mkdir(parents=True, exist_ok=True)
-        _atomic_write_text(self.root / "ACTIVE", version + "\n")
+        _atomic_write_text(self.root / ACTIVE_FILE[info.task], version + "\n")
 
     # -- loading -------------------------------------------------------------------------------
     def usable(self, version: str | None = None) -> VersionInfo:
@@ -177,7 +190,7 @@ class ModelStore:
         """Let `write(folder)` fill a temporary folder, then rename it into place in one step,
         so a crash at any moment leaves either the whole version or none of it."""
         validate_version_id(version)
-        if version == DEFAULT_VERSION and not overwrite:
+        if version in SHIPPED and not overwrite:
             raise StoreError("the shipped default cannot be overwritten by a training run")
         final = self.path(version)
         if final.exists() and not overwrite:
@@ -224,7 +237,7 @@ class ModelStore:
                 pass
 
     def delete(self, version: str) -> None:
-        if version == DEFAULT_VERSION:
+        if version in SHIPPED:
             raise StoreError("the shipped default cannot be deleted")
         path = self.path(version)
         if not path.is_dir():
@@ -233,14 +246,21 @@ class ModelStore:
         trash = path.parent / f".tmp-deleted-{version}-{os.getpid()}"
         os.rename(path, trash)
         shutil.rmtree(trash, ignore_errors=True)
-        if (self.root / "ACTIVE").is_file() and (self.root / "ACTIVE").read_text().strip() == version:
-            (self.root / "ACTIVE").unlink(missing_ok=True)
+        for name in ACTIVE_FILE.values():
+            if (self.root / name).is_file() and (self.root / name).read_text().strip() == version:
+                (self.root / name).unlink(missing_ok=True)
 
     def meta(self, version: str) -> dict:
         info = self.info(version)
         if info.meta is None:
             raise StoreError(f"version {version!r} is broken: {info.error}")
         return info.meta
+
+
+def task_of(meta: dict | None) -> str:
+    """What a version's meta.json says it does: "number", or "digit" (also when it says nothing)."""
+    task = (meta or {}).get("task", DIGIT)
+    return task if task in ACTIVE_FILE else DIGIT
 
 
 def tflite_record(model_file: Path, flatbuffer: bytes) -> dict:

@@ -103,7 +103,7 @@ class LiveLog(keras.callbacks.Callback):
 
 def _floats(logs) -> dict:
     return {k: float(v) for k, v in (logs or {}).items() if k in
-            ("loss", "accuracy", "val_loss", "val_accuracy")}
+            ("loss", "accuracy", "val_loss", "val_accuracy", "val_digit_error")}
 
 
 def _current_lr(model) -> float:
@@ -133,7 +133,12 @@ def train(config: TrainConfig, store: ModelStore, run_id: str, cancel: threading
     run.log.emit("start", pid=os.getpid(), config=config.to_dict())
     try:
         run.log.emit("data")
-        path = _train(run, data or load_mnist(data_dir))
+        if config.task == "number":
+            from digits.number_training import train_numbers
+
+            path = train_numbers(run, data or load_mnist(data_dir))
+        else:
+            path = _train(run, data or load_mnist(data_dir))
     except Cancelled:
         run.log.emit("cancelled")
         raise
@@ -180,10 +185,15 @@ def _train(run: RunContext, data: Mnist) -> Path:
         "versions": _versions(),
         "command": run.command,
     }
-    _check(run.cancel)
+    return save_version(run, model, meta)
 
-    log.emit("saving")
-    inference_model = _without_optimizer(model, config.preset)
+
+def save_version(run: RunContext, model: keras.Model, meta: dict) -> Path:
+    """Write the trained model (without optimizer), its LiteRT export and `meta` as the run's
+    version in one atomic step; activate it when asked."""
+    _check(run.cancel)
+    run.log.emit("saving")
+    inference_model = _without_optimizer(model, run.config.preset)
     flatbuffer = to_tflite(inference_model)  # for LiteRT: the Predict page starts without TensorFlow
 
     def write(folder: Path) -> None:
@@ -193,9 +203,9 @@ def _train(run: RunContext, data: Mnist) -> Path:
         _check(run.cancel)  # still in the temporary folder: a cancel here leaves the store untouched
 
     path = run.store.save(run.run_id, write, overwrite=run.ship)
-    if config.activate and not run.ship:
+    if run.config.activate and not run.ship:
         run.store.activate(run.run_id)
-    log.emit("done", version=run.run_id, test_accuracy=report["accuracy"], path=str(path))
+    run.log.emit("done", version=run.run_id, test_accuracy=meta["test"]["accuracy"], path=str(path))
     return path
 
 
