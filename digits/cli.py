@@ -9,7 +9,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from digits.store import DIGIT, SHIPPED, ModelStore, StoreError  # noqa: E402
+from digits.store import DIGIT, NUMBER, SHIPPED, ModelStore, StoreError  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     read.add_argument("--model", help="number version id (default: the active number version)")
     read.add_argument("--json", action="store_true", help="print one JSON list, an object per file")
 
-    evaluate = commands.add_parser("evaluate", help="evaluate a version on the 10,000 MNIST test images")
+    evaluate = commands.add_parser("evaluate", help="evaluate a version on the 10,000 MNIST test images "
+                                                    "(a number version: on synthetic test numbers)")
     evaluate.add_argument("--model", help="version id (default: the active version)")
     evaluate.add_argument("--json", action="store_true", help="print the full report as JSON")
     evaluate.add_argument("--data-dir", help="folder with the MNIST IDX files")
@@ -44,25 +45,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_predict(args, store: ModelStore) -> int:
     from digits.predict import single_image_predictor
-    from digits.preprocessing import ImageError, prepare
+    from digits.preprocessing import prepare
 
     if store.usable(args.model).task != DIGIT:
         raise StoreError(f"version {args.model!r} reads whole numbers: use `python -m digits read`")
     predictor = single_image_predictor(store, args.model)
+
+    def predict(path: str) -> dict:
+        prediction = predictor.predict_prepared(prepare(path))
+        return {"digit": prediction.digit, "confidence": round(prediction.confidence, 6),
+                "probabilities": None if prediction.probabilities is None
+                else [round(float(p), 6) for p in prediction.probabilities]}
+
+    return _each_file(args, {"digit": None, "confidence": None, "probabilities": None}, predict, _predict_line)
+
+
+def _each_file(args, empty: dict, handle, line) -> int:
+    """`handle(path)` for each of args.images: a line each (errors to stderr) or one JSON list;
+    an unusable image is reported in its own row. Exit code 1 if any file failed."""
+    from digits.preprocessing import ImageError
+
     results, failed = [], False
     for path in args.images:
-        result = {"file": path, "digit": None, "confidence": None, "probabilities": None, "error": None}
+        result = {"file": path, **empty, "error": None}
         try:
-            prediction = predictor.predict_prepared(prepare(path))
-            result.update(digit=prediction.digit, confidence=round(prediction.confidence, 6),
-                          probabilities=None if prediction.probabilities is None
-                          else [round(float(p), 6) for p in prediction.probabilities])
+            result.update(handle(path))
         except ImageError as err:
             result["error"] = str(err)
             failed = True
         results.append(result)
         if not args.json:
-            print(_predict_line(result), file=sys.stderr if result["error"] else sys.stdout)
+            print(line(result), file=sys.stderr if result["error"] else sys.stdout)
     if args.json:
         print(json.dumps(results, indent=2))
     return 1 if failed else 0
@@ -78,23 +91,10 @@ def _predict_line(result: dict) -> str:
 
 def cmd_read(args, store: ModelStore) -> int:
     from digits.numbers import number_reader
-    from digits.preprocessing import ImageError
 
     reader = number_reader(store, args.model)
-    results, failed = [], False
-    for path in args.images:
-        result = {"file": path, "number": None, "confidence": None, "digits": None, "error": None}
-        try:
-            result.update(reader.read(path).to_dict())
-        except ImageError as err:
-            result["error"] = str(err)
-            failed = True
-        results.append(result)
-        if not args.json:
-            print(_read_line(result), file=sys.stderr if result["error"] else sys.stdout)
-    if args.json:
-        print(json.dumps(results, indent=2))
-    return 1 if failed else 0
+    return _each_file(args, {"number": None, "confidence": None, "digits": None},
+                      lambda path: reader.read(path).to_dict(), _read_line)
 
 
 def _read_line(result: dict) -> str:
@@ -111,6 +111,8 @@ def cmd_evaluate(args, store: ModelStore) -> int:
     from digits.predict import Predictor
 
     version = store.active() if args.model is None else args.model
+    if store.usable(version).task == NUMBER:
+        return _evaluate_numbers(args, store, version)
     test = load_test(args.data_dir)
     report = evaluate(Predictor(store.load(version)), test.images, test.labels).report()
     if args.json:
@@ -123,6 +125,24 @@ def cmd_evaluate(args, store: ModelStore) -> int:
     pairs = ", ".join(f"{p['true']}->{p['predicted']}: {p['count']}" for p in report["top_confused"][:5])
     print(f"most confused (true->predicted): {pairs}")
     print(f"4/9 confusion: 4->9 {report['confusion_4_9']['4->9']}, 9->4 {report['confusion_4_9']['9->4']}")
+    return 0
+
+
+def _evaluate_numbers(args, store: ModelStore, version: str) -> int:
+    """A number version on the synthetic test numbers (MNIST test digits), by category."""
+    from digits.number_evaluation import CATEGORY_LABELS, EVALUATION_NUMBERS, read_categories, test_set_by_category
+    from digits.numbers import number_reader
+
+    results = read_categories(number_reader(store, version).logits_batch,
+                              test_set_by_category(EVALUATION_NUMBERS, args.data_dir))
+    if args.json:
+        print(json.dumps({"version": version, "task": NUMBER,
+                          "categories": {c: r.summary() for c, r in results.items()}}, indent=2))
+        return 0
+    print(f"version {version} (numbers): {EVALUATION_NUMBERS} synthetic test numbers per category")
+    for category, result in results.items():
+        print(f"{CATEGORY_LABELS[category]:<50} sequence accuracy {result.sequence_accuracy:7.2%}  "
+              f"digit error rate {result.digit_error_rate:.2%}")
     return 0
 
 

@@ -29,6 +29,7 @@ class TrainConfig:
     seed: int = 0
     name: str | None = None           # version id; default: time stamp + preset
     activate: bool = False            # make the new version the active one
+    from_version: str | None = None   # start from this version's weights (a number version) instead of random ones
 
     def validate(self) -> TrainConfig:
         errors = []
@@ -59,6 +60,14 @@ class TrainConfig:
                 validate_version_id(self.name)
             except StoreError as err:
                 errors.append(f"name: {err}")
+        if self.from_version is not None:
+            from digits.store import StoreError, validate_version_id
+            try:
+                validate_version_id(self.from_version)
+            except StoreError as err:
+                errors.append(f"start from: {err}")
+            if self.task != NUMBER_TASK:
+                errors.append("--from continues the training of a number version: use it with --task number")
         if errors:
             raise ConfigError("; ".join(errors))
         return self
@@ -88,6 +97,8 @@ class TrainConfig:
             argv += ["--name", self.name]
         if self.activate:
             argv.append("--activate")
+        if self.from_version:
+            argv += ["--from", self.from_version]
         return argv
 
 
@@ -147,11 +158,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="random seed for weights, shuffling and augmentation")
     parser.add_argument("--name", help="version id for the new model (letters, digits, '.', '_', '-')")
     parser.add_argument("--activate", action="store_true", help="make the new version the active model")
+    parser.add_argument("--from", dest="from_version", metavar="VERSION",
+                        help="start from this number version's weights instead of random ones (--task number)")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     overrides = {key: getattr(args, key) for key in
-                 ("epochs", "batch_size", "learning_rate", "schedule", "augment", "limit", "seed", "name")
+                 ("epochs", "batch_size", "learning_rate", "schedule", "augment", "limit", "seed", "name",
+                  "from_version")
                  if getattr(args, key) is not None}
     if args.no_class_weights:
         overrides["class_weights"] = {}

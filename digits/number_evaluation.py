@@ -24,6 +24,7 @@ CATEGORY_LABELS = {  # the Evaluate page's and the reports' categories, in their
     "mixed": "1-12 digits, everything mixed",
 }
 TEST_SEED = 13
+EVALUATION_NUMBERS = 400   # per category: `digits evaluate` and the end of a training run
 
 
 def edit_distance(truth: str, read: str) -> int:

@@ -18,13 +18,14 @@ import numpy as np
 
 from digits.data import Mnist, Split
 from digits.model import build_model
-from digits.number_evaluation import MAX_DIGITS, digit_errors, evaluate_numbers, test_set_by_category
+from digits.number_evaluation import (EVALUATION_NUMBERS, MAX_DIGITS, digit_errors, evaluate_numbers,
+                                      test_set_by_category)
 from digits.numbers import BLANK, FRAMES, decode_batch, strips
+from digits.store import NUMBER, StoreError
 from digits.synth_numbers import make_numbers
 
 NUMBERS_PER_EPOCH = 12_000     # fresh synthetic numbers per epoch (fewer with --limit: half the images)
 VALIDATION_NUMBERS = 1_000
-TEST_NUMBERS = 400             # per category, at the end of a run
 
 
 def targets(labels: list[str]) -> np.ndarray:
@@ -82,7 +83,7 @@ class SequenceMetrics(keras.callbacks.Callback):
 
 def train_numbers(run, data: Mnist) -> Path:
     """`digits.training._train` for the number task: train, evaluate, save a version."""
-    from digits.training import LiveLog, _check, _versions, learning_rate, save_version
+    from digits.training import LiveLog, _check, learning_rate, save_version
 
     config, log = run.config, run.log
     started = time.time()
@@ -97,6 +98,10 @@ def train_numbers(run, data: Mnist) -> Path:
 
     keras.utils.set_random_seed(config.seed)
     model = build_model(config.preset)
+    if config.from_version:  # continue an earlier number version's training
+        if run.store.usable(config.from_version).task != NUMBER:
+            raise StoreError(f"version {config.from_version!r} reads single digits; --from needs a number version")
+        model.set_weights(run.store.load(config.from_version).get_weights())
     model.compile(optimizer=keras.optimizers.Adam(learning_rate(config, len(batches)), clipnorm=5.0),
                   loss=ctc_loss)
     live = LiveLog(log, run.cancel, len(batches))
@@ -108,25 +113,15 @@ def train_numbers(run, data: Mnist) -> Path:
 
     log.emit("evaluating")
     report = evaluate_numbers(lambda x: model.predict(x[..., None], batch_size=250, verbose=0),
-                              test_set_by_category(TEST_NUMBERS))
-    meta = {
-        "id": run.run_id,
-        "task": "number",
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "preset": config.preset,
-        "config": config.to_dict(),
+                              test_set_by_category(EVALUATION_NUMBERS))
+    details = {
+        "task": NUMBER,
         "augmentation": None,
         "architecture": {"name": model.name, "parameters": int(model.count_params()),
                          "input": "float32 [N, 32, 256, 1] in [0, 1], ink = 1 (digits.numbers.number_strip)",
                          "output": f"logits [N, {FRAMES}, 11]: the digits 0-9 and CTC's blank (10) per frame"},
         "data": {"source": str(data.source), "sha256": data.digests, "train_images": len(source),
                  "numbers_per_epoch": len(batches) * config.batch_size,
-                 "validation_numbers": VALIDATION_NUMBERS, "test_numbers_per_category": TEST_NUMBERS},
-        "history": live.history,
-        "test": report,
-        "train_seconds": round(train_seconds, 1),
-        "versions": _versions(),
-        "command": run.command,
+                 "validation_numbers": VALIDATION_NUMBERS, "test_numbers_per_category": EVALUATION_NUMBERS},
     }
-    return save_version(run, model, meta)
-
+    return save_version(run, model, details, live.history, report, train_seconds)

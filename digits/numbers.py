@@ -15,8 +15,6 @@ Errors: an unusable image raises `digits.preprocessing.ImageError`, as `prepare`
 
 from __future__ import annotations
 
-import os
-import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -229,20 +227,18 @@ class NumberReader:
     """A number version's `model.tflite` run by LiteRT, one strip per call (no TensorFlow)."""
 
     def __init__(self, flatbuffer: bytes):
-        from ai_edge_litert.interpreter import Interpreter
+        from digits.predict import SingleImageInterpreter
 
-        self._interpreter = Interpreter(model_content=flatbuffer, num_threads=min(2, os.cpu_count() or 1))
-        self._interpreter.allocate_tensors()
-        self._source = self._interpreter.get_input_details()[0]["index"]
-        self._target = self._interpreter.get_output_details()[0]["index"]
-        self._lock = threading.Lock()  # an interpreter serves one call at a time
+        self._interpreter = SingleImageInterpreter(flatbuffer)
 
     def logits(self, strip: np.ndarray) -> np.ndarray:
         """float32 [STRIP_HEIGHT, STRIP_WIDTH] -> float32 [FRAMES, 11]."""
-        with self._lock:
-            self._interpreter.set_tensor(self._source, strip[None, :, :, None].astype(np.float32))
-            self._interpreter.invoke()
-            return self._interpreter.get_tensor(self._target)[0].copy()
+        return self._interpreter(strip[None, :, :, None].astype(np.float32))[0]
+
+    def logits_batch(self, batch: np.ndarray) -> np.ndarray:
+        """float32 [N, STRIP_HEIGHT, STRIP_WIDTH] -> float32 [N, FRAMES, 11], one strip at a time."""
+        return np.stack([self.logits(strip) for strip in batch]) if len(batch) \
+            else np.zeros((0, FRAMES, BLANK + 1), np.float32)
 
     def read(self, source) -> NumberReading:
         """Any image -> its NumberReading ("" when it shows no ink). Raises ImageError for a bad file."""

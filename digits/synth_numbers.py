@@ -80,10 +80,11 @@ class Numbers:
 
 
 def make_numbers(images: np.ndarray, labels: np.ndarray, count: int, seed: int | tuple[int, ...] = 0,
-                 category: str = "mixed") -> Numbers:
+                 category: str = "mixed", style: Style | None = None) -> Numbers:
     """`count` numbers drawn from MNIST `images` uint8 [N, 28, 28] and their `labels` [N]. The seed
-    may be a tuple (a training batch's (seed, epoch, batch)), each category has its own stream."""
-    style = CATEGORIES[category]
+    may be a tuple (a training batch's (seed, epoch, batch)), each category has its own stream;
+    `style` replaces the category's options."""
+    style = style or CATEGORIES[category]
     rng = np.random.default_rng([*np.atleast_1d(seed).tolist(), sorted(CATEGORIES).index(category)])
     crops = _digit_crops(images)
     pictures, texts = [], []

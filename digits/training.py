@@ -168,29 +168,25 @@ def _train(run: RunContext, data: Mnist) -> Path:
     log.emit("evaluating")
     evaluation = evaluate(Predictor(model), data.test.images, data.test.labels)
     report = evaluation.report()
-    meta = {
-        "id": run.run_id,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "preset": config.preset,
-        "config": config.to_dict(),
+    details = {
         "augmentation": dataclasses.asdict(AugmentSettings()) if config.augment else None,
         "architecture": {"name": model.name, "parameters": int(model.count_params()),
                          "input": "float32 [N, 28, 28, 1] in [0, 1], ink = 1",
                          "output": "softmax [N, 10]"},
         "data": {"source": str(data.source), "sha256": data.digests, "train_images": len(train_split),
                  "validation_images": len(data.validation), "test_images": len(data.test)},
-        "history": live.history,
-        "test": report,
-        "train_seconds": round(train_seconds, 1),
-        "versions": _versions(),
-        "command": run.command,
     }
-    return save_version(run, model, meta)
+    return save_version(run, model, details, live.history, report, train_seconds)
 
 
-def save_version(run: RunContext, model: keras.Model, meta: dict) -> Path:
-    """Write the trained model (without optimizer), its LiteRT export and `meta` as the run's
-    version in one atomic step; activate it when asked."""
+def save_version(run: RunContext, model: keras.Model, details: dict, history: list[dict], report: dict,
+                 train_seconds: float) -> Path:
+    """Write the trained model (without optimizer), its LiteRT export and its meta.json (what every
+    version records, with the task's `details`) as the run's version in one atomic step; activate
+    it when asked."""
+    meta = {"id": run.run_id, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "preset": run.config.preset,
+            "config": run.config.to_dict(), **details, "history": history, "test": report,
+            "train_seconds": round(train_seconds, 1), "versions": _versions(), "command": run.command}
     _check(run.cancel)
     run.log.emit("saving")
     inference_model = _without_optimizer(model, run.config.preset)

@@ -17,7 +17,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT
-from dashboard_helpers import (blank_canvas, canvas_rgba, drawn_seven_rgba, photo_png, stop_training,
+from dashboard_helpers import (FakeCanvas, blank_canvas, canvas_rgba, drawn_seven_rgba, photo_png, stop_training,
                                wait_for_run_end)
 from digits.store import DEFAULT_VERSION, SHIPPED_DIR
 
@@ -40,15 +40,6 @@ def first_image_of(split, digit: int) -> np.ndarray:
 def canvas(monkeypatch):
     """Replace the drawing canvas: `canvas.image` is what the next run of the page 'draws'."""
     import dashboard.common
-
-    class FakeCanvas:
-        def __init__(self):
-            self.image = None
-            self.calls: list[dict] = []
-
-        def __call__(self, stroke_width, key):
-            self.calls.append({"stroke_width": stroke_width, "key": key})
-            return self.image
 
     fake = FakeCanvas()
     monkeypatch.setattr(dashboard.common, "draw_canvas", fake)

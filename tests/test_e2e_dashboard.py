@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from dashboard_helpers import (CHROMIUM, CHROMIUM_ARGS, DIGIT_STROKES, draw_strokes, fill_training_form, photo_png,
-                               save_screenshot, settled_box, start_dashboard, stop_process_group, stop_training,
-                               wait_until_app_idle)
+from dashboard_helpers import (CHROMIUM, CHROMIUM_ARGS, DIGIT_STROKES, draw_strokes, fill_training_form,
+                               number_strokes, photo_png, save_screenshot, settled_box, start_dashboard,
+                               stop_process_group, stop_training, wait_until_app_idle)
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -84,6 +84,19 @@ def test_drawing_a_digit_shows_its_prediction(app_url, page):
         # Clear mounts a new, empty canvas: wait until the one drawn on is gone.
         page.wait_for_function("canvas => !canvas.isConnected", arg=drawn_on)
         expect(metric_value(page, "Prediction")).to_have_count(0)
+
+
+def test_drawing_a_three_digit_number_on_the_wide_canvas_reads_it(app_url, page):
+    page.goto(app_url)
+    page.get_by_role("button", name="Number", exact=True).click()
+    expect(page.get_by_text("Write a number")).to_be_visible()
+    wait_until_app_idle(page)
+    canvas = page.locator("canvas.upper-canvas")
+    assert settled_box(page, canvas)["width"] == 900
+    draw_strokes(page, canvas, number_strokes("170"))
+    expect(page.locator('[data-testid="number-read"]')).to_have_text("170", timeout=WAIT_MS)
+    expect(metric_value(page, "Confidence")).to_have_text(re.compile(r"\d+\.\d%"))
+    expect(page.get_by_text("3 digits read")).to_be_visible()
 
 
 def test_uploading_a_photo_shows_its_prediction_and_a_bad_file_a_message(app_url, page, tmp_path):

@@ -13,7 +13,7 @@ import zipfile
 
 import pytest
 
-from digits.store import DEFAULT_VERSION, ModelStore, StoreError, validate_version_id
+from digits.store import DEFAULT_VERSION, SHIPPED, ModelStore, StoreError, validate_version_id
 from conftest import ROOT
 
 WRITER = """
@@ -52,7 +52,7 @@ def test_a_writer_killed_while_saving_leaves_no_version(store):
     os.kill(writer.pid, signal.SIGKILL)
     writer.wait()
     assert "half" not in store.ids()
-    assert [v.id for v in store.list()] == [DEFAULT_VERSION]
+    assert [v.id for v in store.list()] == list(SHIPPED)
     assert list(store.root.glob(".tmp-half-*")), "the half-written folder stays hidden, not listed"
 
 
@@ -131,7 +131,7 @@ def test_disk_full_while_saving_gives_a_clear_error_and_keeps_earlier_versions(s
 
     with pytest.raises(StoreError, match="No space left on device.*earlier versions are untouched"):
         store.save("later", write)
-    assert store.ids() == [DEFAULT_VERSION, "earlier"] and not store.info("earlier").broken
+    assert store.ids() == [*SHIPPED, "earlier"] and not store.info("earlier").broken
     assert not list(store.root.glob(".tmp-later-*"))
 
 

@@ -5,6 +5,7 @@ from functools import partial
 import streamlit as st
 
 from dashboard import charts
+from dashboard.number_view import numbers_section
 from dashboard.common import (ROBUSTNESS_IMAGES, enlarged, model_store, test_evaluation, test_set,
                               usable_versions, variant_result, version_label, warn_unusable)
 from digits.data import DataError
@@ -138,3 +139,6 @@ st.header("Robustness")
 st.caption(f"Accuracy on variants of the first {ROBUSTNESS_IMAGES:,} test images, each prepared the way the "
            "Predict page prepares a photo. A 'no digit' answer counts as wrong.")
 show_robustness(chosen)
+
+st.header("Numbers")
+numbers_section()

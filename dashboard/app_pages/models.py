@@ -5,7 +5,7 @@ import streamlit as st
 from dashboard import charts
 from dashboard.common import model_store, notify_after_rerun, show_notice
 from dashboard.runs_view import format_duration, settings_summary
-from digits.store import DEFAULT_VERSION, StoreError, VersionInfo
+from digits.store import SHIPPED, StoreError, VersionInfo
 
 
 def version_row(info: VersionInfo) -> dict:
@@ -13,6 +13,7 @@ def version_row(info: VersionInfo) -> dict:
     four_nine = (meta.get("test") or {}).get("confusion_4_9") or {}
     return {
         "version": info.id,
+        "task": info.task,
         "active": info.active,
         "status": f"broken: {info.error}" if info.broken else "ok",
         "test accuracy": info.test_accuracy,
@@ -51,7 +52,7 @@ def version_actions(info: VersionInfo) -> None:
         "Download .keras", data=model_file.read_bytes, file_name=f"digits-{info.id}.keras",
         mime="application/octet-stream", icon=":material/download:", disabled=not model_file.is_file(),
         on_click="ignore")
-    is_default = info.id == DEFAULT_VERSION
+    is_default = info.id in SHIPPED
     with buttons.popover("Delete…", icon=":material/delete:", disabled=is_default,
                          help="the shipped default cannot be deleted" if is_default else None):
         st.write(f"Delete **{info.id}** for good? Its model file and metrics are removed; this cannot be undone.")

@@ -1,9 +1,10 @@
-"""Predict: draw a digit or upload a photo, and see what the model makes of it."""
+"""Predict: draw a digit (or, in Number mode, a whole number) or upload a photo, and see what the model makes of it."""
 
 import numpy as np
 import streamlit as st
 
 from dashboard import charts
+from dashboard.number_view import number_mode
 from dashboard.common import (CANVAS_SIDE, ENLARGED_SIDE, draw_canvas, enlarged, load_single_image_predictor,
                               model_store, version_picker)
 from digits.preprocessing import MIN_INK_SIDE, ImageError, load_image, prepare, preview
@@ -42,6 +43,10 @@ def clear_canvas() -> None:
 
 
 st.title("Predict")
+if st.segmented_control("Read", ["Digit", "Number"], default="Digit", key="predict_mode",
+                        help="one digit (0-9), or a whole number: a postcode, an amount, a meter reading") == "Number":
+    number_mode()
+    st.stop()
 store = model_store()
 version = version_picker("Model", key="predict_version", store=store)
 if version is None:

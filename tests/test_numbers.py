@@ -1,0 +1,190 @@
+"""Reading whole numbers (digits.numbers) with the shipped number model, through LiteRT: each hard
+case of issue 13 with generated (MNIST test digits) or drawn images; the `read` CLI; the store's tasks."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_python
+from dashboard_helpers import drawn_number
+from digits.data import load_test
+from digits.numbers import NumberReading, number_reader, read_number
+from digits.store import DEFAULT_NUMBER_VERSION, NUMBER, ModelStore, StoreError
+from digits.synth_numbers import CATEGORIES, Style, make_numbers
+
+CASES = 10  # generated numbers per case; the benchmark reads 2,000 (bench/numbers.py)
+
+
+@pytest.fixture(scope="module")
+def reader():
+    return number_reader(ModelStore(), DEFAULT_NUMBER_VERSION)
+
+
+@pytest.fixture(scope="module")
+def test_split():
+    return load_test()
+
+
+def numbers(test_split, category="apart", style=None, count=CASES, seed=7):
+    return make_numbers(test_split.images, test_split.labels, count, seed, category, style)
+
+
+def read_right(reader, images, labels) -> int:
+    return sum(reader.read(image).number == label for image, label in zip(images, labels))
+
+
+def sheared(image: np.ndarray, degrees: float) -> np.ndarray:
+    """The picture slanted by `degrees` (paper-coloured where the shear uncovers nothing)."""
+    picture = Image.fromarray(image)
+    shear = np.tan(np.radians(degrees))
+    h = picture.height
+    return np.asarray(picture.transform(picture.size, Image.Transform.AFFINE, (1, shear, -shear * h / 2, 0, 1, 0),
+                                        resample=Image.Resampling.BILINEAR, fillcolor=tuple(image[0, 0].tolist())))
+
+
+def test_importing_the_reader_and_reading_a_number_never_import_tensorflow():
+    code = ("import sys; import numpy as np; from digits.numbers import read_number; "
+            "r = read_number(np.zeros((250, 900, 4), np.uint8)); "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'; print(repr(r.number))")
+    result = run_python("-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "''"
+
+
+@pytest.mark.parametrize("category", ["apart", "touching", "separators", "patterned", "long"])
+def test_generated_numbers_of_each_category_are_read(reader, test_split, category):
+    """Digits well apart, touching/overlapping by up to a third of a width, with separators, a sign
+    and a slash, on patterned paper with an underline, and 9-12 digits long."""
+    made = numbers(test_split, category)
+    assert read_right(reader, made.images, made.labels) >= CASES - 1
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 12])
+def test_numbers_of_one_to_twelve_digits(reader, test_split, length):
+    made = numbers(test_split, style=replace(CATEGORIES["apart"], digits=(length, length)))
+    assert {len(label) for label in made.labels} == {length}
+    assert read_right(reader, made.images, made.labels) >= CASES - 1
+
+
+@pytest.mark.parametrize("degrees", [-10, 10])
+def test_numbers_written_on_a_slant(reader, test_split, degrees):
+    made = numbers(test_split, seed=8)
+    assert read_right(reader, [sheared(image, degrees) for image in made.images], made.labels) >= CASES - 1
+
+
+def test_digits_of_uneven_size_and_baseline(reader, test_split):
+    made = numbers(test_split, style=Style(digits=(5, 5), gap=(0.15, 0.5), size=0.3, baseline=0.2, separators=0,
+                                          currency=0, slash=0, underline=0, strike=0, papers=("plain",),
+                                          dark_paper=0, uneven_light=0, noise=0, blur=0, jpeg=0, broken=0))
+    assert read_right(reader, made.images, made.labels) >= CASES - 1
+
+
+@pytest.mark.parametrize("paper", ["coloured", "ruled", "guilloche", "dots", "hatching"])
+def test_dark_ink_on_coloured_ruled_and_patterned_paper(reader, test_split, paper):
+    style = Style(digits=(5, 5), gap=(0.1, 0.5), separators=0, currency=0, slash=0, underline=0, strike=0,
+                  papers=(paper,), dark_paper=0, uneven_light=0)
+    made = numbers(test_split, style=style)
+    assert read_right(reader, made.images, made.labels) >= CASES - 1
+
+
+def test_photos_with_uneven_light_and_light_ink_on_dark(reader, test_split):
+    made = numbers(test_split, seed=9)
+    photos = [(image * np.linspace(1.0, 0.4, image.shape[1])[None, :, None]).astype(np.uint8)  # darker to the right
+              for image in made.images]
+    assert read_right(reader, photos, made.labels) >= CASES - 1
+    assert read_right(reader, [255 - image for image in made.images], made.labels) >= CASES - 1
+
+
+def test_separators_and_marks_are_not_read_as_digits(reader, test_split):
+    style = Style(digits=(4, 7), gap=(0.15, 0.5), separators=1.0, currency=1.0, slash=1.0, underline=0.5,
+                  strike=0, papers=("plain",), dark_paper=0, uneven_light=0)
+    made = numbers(test_split, style=style)
+    readings = [reader.read(image) for image in made.images]
+    assert sum(r.number == label for r, label in zip(readings, made.labels)) >= CASES - 1
+    assert all(len(r.number) <= len(label) for r, label in zip(readings, made.labels))
+
+
+@pytest.mark.parametrize("text", ["170", "4500", "12345", "5", "73"])
+def test_numbers_drawn_on_the_wide_canvas(reader, text):
+    """Drawn with a round pen, light on dark, as the Number mode's canvas sends them: a 4 in two
+    strokes and a 5 whose cap is a separate stroke are one digit each; "00" is one stroke."""
+    assert reader.read(drawn_number(text)).number == text
+
+
+def test_a_number_drawn_dark_on_light_paper_is_read_the_same(reader):
+    image = drawn_number("4500", ink=(20, 20, 110), paper=(250, 240, 200))[..., :3]
+    assert reader.read(image).number == "4500"
+
+
+def test_each_digit_has_a_box_around_its_ink_and_a_confidence(reader):
+    canvas = drawn_number("170", origin=(0.1, 0.25))
+    reading = reader.read(canvas)
+    assert isinstance(reading, NumberReading) and reading.number == "170"
+    assert 0.5 < reading.confidence <= 1
+    lefts = [d.box[0] for d in reading.digits]
+    assert lefts == sorted(lefts)
+    ink = canvas[..., 0] > 128
+    for digit in reading.digits:
+        x, y, w, h = digit.box
+        assert 0.5 < digit.confidence <= 1 and not digit.unsure
+        assert 0 <= x and x + w <= 900 and 0 <= y and y + h <= 250
+        inside = ink[y:y + h, x:x + w].sum()
+        assert inside > 0.6 * ink[:, max(0, x - 5):x + w + 5].sum()  # the box holds the digit's ink
+        assert 0.4 * 250 < h < 0.8 * 250                              # a digit 0.6 of the canvas tall
+    assert reading.digits[0].box[2] < reading.digits[2].box[2]        # a 1 is narrower than a 0
+
+
+def test_an_empty_canvas_and_a_blank_page_read_as_no_number(reader):
+    assert reader.read(np.zeros((250, 900, 4), np.uint8)).number == ""
+    assert reader.read(np.full((250, 900, 3), 255, np.uint8)).number == ""
+
+
+def test_read_number_accepts_files_bytes_and_arrays_and_refuses_a_broken_file(tmp_path):
+    path = tmp_path / "number.png"
+    Image.fromarray(drawn_number("73")).save(path)
+    assert read_number(path).number == read_number(path.read_bytes()).number == "73"
+    from digits.preprocessing import ImageError
+
+    with pytest.raises(ImageError):
+        read_number(path.read_bytes()[:100])
+
+
+def test_the_store_keeps_digit_and_number_versions_apart(store):
+    info = store.info(DEFAULT_NUMBER_VERSION)
+    assert info.task == NUMBER and not info.broken and info.active
+    assert store.info("default").task == "digit" and store.active() == "default"
+    assert store.active(NUMBER) == DEFAULT_NUMBER_VERSION
+    with pytest.raises(StoreError, match="reads single digits"):
+        number_reader(store, "default")
+    with pytest.raises(StoreError, match="cannot be deleted"):
+        store.delete(DEFAULT_NUMBER_VERSION)
+
+
+def test_cli_read_plain_and_json_and_exit_code(tmp_path):
+    good, blank, broken = tmp_path / "amount.png", tmp_path / "blank.png", tmp_path / "broken.png"
+    Image.fromarray(drawn_number("4500", ink=(10, 10, 10), paper=(255, 255, 255))).save(good)
+    Image.new("RGB", (300, 100), "white").save(blank)
+    broken.write_bytes(good.read_bytes()[:120])
+
+    plain = run_python("-m", "digits", "read", str(good), str(blank))
+    assert plain.returncode == 0, plain.stderr
+    lines = plain.stdout.strip().splitlines()
+    assert lines[0].startswith(f"{good}: 4500 (confidence 0.") and lines[1] == f"{blank}: no digits"
+
+    result = run_python("-m", "digits", "read", str(good), str(broken), str(blank), "--json")
+    assert result.returncode == 1  # one file was unreadable
+    rows = json.loads(result.stdout)
+    assert [set(row) for row in rows] == [{"file", "number", "confidence", "digits", "error"}] * 3
+    assert rows[0]["number"] == "4500" and rows[0]["error"] is None
+    assert [d["digit"] for d in rows[0]["digits"]] == [4, 5, 0, 0]
+    assert all(len(d["box"]) == 4 and 0 < d["confidence"] <= 1 for d in rows[0]["digits"])
+    assert rows[1]["error"] and "damaged or truncated" in rows[1]["error"]
+    assert rows[2]["number"] == "" and rows[2]["digits"] == [] and rows[2]["error"] is None
+
+    wrong_kind = run_python("-m", "digits", "read", str(good), "--model", "default")
+    assert wrong_kind.returncode == 1 and "reads single digits" in wrong_kind.stderr
