@@ -17,7 +17,7 @@ from digits.numbers import NumberReading, number_reader, read_number
 from digits.store import DEFAULT_NUMBER_VERSION, NUMBER, ModelStore, StoreError
 from digits.synth_numbers import CATEGORIES, Style, make_numbers
 
-CASES = 10  # generated numbers per case; the benchmark reads 2,000 (bench/numbers.py)
+CASES = 10  # generated numbers per case; the benchmark reads 2,000 (bench/read_numbers.py)
 
 
 @pytest.fixture(scope="module")

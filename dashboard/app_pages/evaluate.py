@@ -88,6 +88,12 @@ def show_robustness(versions: list[str]) -> None:
 
 
 st.title("Evaluate")
+if st.segmented_control("Evaluate", ["Digits", "Numbers"], default="Digits", key="evaluate_mode",
+                        help="digit versions on the MNIST test set, or number versions on synthetic test "
+                             "numbers") == "Numbers":
+    st.header("Numbers")
+    numbers_section()
+    st.stop()
 store = model_store()
 labels = {info.id: version_label(info) for info in usable_versions(store)}
 active = store.active()
@@ -139,6 +145,3 @@ st.header("Robustness")
 st.caption(f"Accuracy on variants of the first {ROBUSTNESS_IMAGES:,} test images, each prepared the way the "
            "Predict page prepares a photo. A 'no digit' answer counts as wrong.")
 show_robustness(chosen)
-
-st.header("Numbers")
-numbers_section()

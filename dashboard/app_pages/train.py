@@ -13,7 +13,8 @@ from digits.store import StoreError
 LIVE_REFRESH_SECONDS = 1.0   # while a run is in progress
 IDLE_REFRESH_SECONDS = 3.0   # otherwise: notices a run started from another session or a terminal
 NUMBER_LABELS = {"loss": "Loss", "accuracy": "Accuracy", "val_loss": "Validation loss",
-                 "val_accuracy": "Validation accuracy"}
+                 "val_accuracy": "Validation accuracy",   # a number run: whole numbers read exactly
+                 "val_digit_error": "Validation digit error rate"}
 
 
 def start_training(config) -> None:
@@ -35,7 +36,7 @@ def show_run(status: runs.RunStatus) -> None:
         progress = run_progress(status)
         st.progress(progress.fraction, text=progress.caption)
     for column, (key, value) in zip(st.columns(4), current_numbers(status).items()):
-        column.metric(NUMBER_LABELS[key], f"{value:.2%}" if "accuracy" in key else f"{value:.4f}")
+        column.metric(NUMBER_LABELS[key], f"{value:.2%}" if "accuracy" in key or "error" in key else f"{value:.4f}")
     if status.active:
         if st.button("Stop", icon=":material/stop_circle:", key="stop_run"):
             runs.stop_run(store)

@@ -1,14 +1,14 @@
 """Reading whole numbers: the number reader against the naive reader, in the same run.
 
-    python bench/numbers.py                   # 2,000 numbers of 5 digits per category, timings
-    python bench/numbers.py --count 200       # a quicker look
+    python bench/read_numbers.py                   # 2,000 numbers of 5 digits per category, timings
+    python bench/read_numbers.py --count 200       # a quicker look
 
 Accuracy: sequence accuracy (the whole number exactly) on synthetic 5-digit test numbers written
 from MNIST *test* digits (digits.synth_numbers), per category: apart, touching/overlapping,
 separators, patterned paper with separators and an underline. The naive reader: threshold the
 ink, label connected blobs, drop specks, classify each blob left to right with the shipped digit
 model (the "segment and classify" approach). Time: reading one 5-digit number drawn on a 900x250
-canvas (RGBA, light on dark), p50 over many calls. Results go to bench/results/numbers.json.
+canvas (RGBA, light on dark), p50 over many calls. Results go to bench/results/read_numbers.json.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from digits.preprocessing import ink_map, load_image, prepare  # noqa: E402
 from digits.store import ModelStore  # noqa: E402
 
 CATEGORIES = ("apart", "touching", "separators", "patterned")
-RESULTS = Path(__file__).resolve().parent / "results" / "numbers.json"
+RESULTS = Path(__file__).resolve().parent / "results" / "read_numbers.json"
 
 
 def naive_read(image, predictor) -> str:
