@@ -88,7 +88,7 @@ def test_drawing_a_digit_shows_its_prediction(app_url, page):
 
 def test_drawing_a_three_digit_number_on_the_wide_canvas_reads_it(app_url, page):
     page.goto(app_url)
-    page.get_by_role("button", name="Number", exact=True).click()
+    page.get_by_text("Number", exact=True).first.click()  # the "Read: Digit | Number" switch
     expect(page.get_by_text("Write a number")).to_be_visible()
     wait_until_app_idle(page)
     canvas = page.locator("canvas.upper-canvas")
