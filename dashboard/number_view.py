@@ -6,8 +6,8 @@ import numpy as np
 import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 
-from dashboard.common import (WIDE_CANVAS, draw_wide_canvas, load_number_reader, number_results, number_test_set,
-                              version_picker)
+from dashboard.common import (WIDE_CANVAS, draw_wide_canvas, load_number_reader, model_store, number_results,
+                              number_test_set, version_picker)
 from digits.number_evaluation import CATEGORY_LABELS
 from digits.numbers import NumberReading
 from digits.preprocessing import ImageError, load_image, preview
@@ -63,11 +63,11 @@ def clear_wide_canvas() -> None:
 
 def number_mode() -> None:
     """Predict, Number mode: a wide canvas or an upload; the number read after each stroke."""
-    store_version = version_picker("Number model", key="number_version", store=_store(), task=NUMBER)
-    if store_version is None:
+    version = version_picker("Number model", key="number_version", store=model_store(), task=NUMBER)
+    if version is None:
         return
     try:
-        reader = load_number_reader(store_version)
+        reader = load_number_reader(version)
     except StoreError as err:
         st.error(f"This version cannot be used: {err}")
         return
@@ -97,7 +97,7 @@ def number_mode() -> None:
 
 def numbers_section() -> None:
     """Evaluate: a number version on synthetic test numbers by category, and its misreadings."""
-    version = version_picker("Number model", key="evaluate_number_version", store=_store(), task=NUMBER)
+    version = version_picker("Number model", key="evaluate_number_version", store=model_store(), task=NUMBER)
     if version is None:
         return
     try:
@@ -125,8 +125,3 @@ def numbers_section() -> None:
             truth, read = results[category].truths[index], results[category].reads[index]
             column.image(pictures[index], caption=f"true {truth} · read {read or '(nothing)'}")
 
-
-def _store():
-    from dashboard.common import model_store
-
-    return model_store()

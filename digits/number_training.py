@@ -92,7 +92,10 @@ def train_numbers(run, data: Mnist) -> Path:
     numbers = NUMBERS_PER_EPOCH if not config.limit else max(config.batch_size, min(NUMBERS_PER_EPOCH,
                                                                                     config.limit // 2))
     batches = NumberBatches(source, numbers, config.batch_size, config.seed)
-    validation = make_numbers(data.validation.images, data.validation.labels, VALIDATION_NUMBERS, config.seed + 1)
+    # A quick run on a subset (--limit) is checked on fewer numbers too.
+    validation_numbers = min(VALIDATION_NUMBERS, max(100, numbers))
+    test_numbers = min(EVALUATION_NUMBERS, max(50, numbers // 2))
+    validation = make_numbers(data.validation.images, data.validation.labels, validation_numbers, config.seed + 1)
     val_inputs = strips(validation.images)[..., None]
     _check(run.cancel)
 
@@ -113,7 +116,7 @@ def train_numbers(run, data: Mnist) -> Path:
 
     log.emit("evaluating")
     report = evaluate_numbers(lambda x: model.predict(x[..., None], batch_size=250, verbose=0),
-                              test_set_by_category(EVALUATION_NUMBERS))
+                              test_set_by_category(test_numbers))
     details = {
         "task": NUMBER,
         "augmentation": None,
@@ -122,6 +125,6 @@ def train_numbers(run, data: Mnist) -> Path:
                          "output": f"logits [N, {FRAMES}, 11]: the digits 0-9 and CTC's blank (10) per frame"},
         "data": {"source": str(data.source), "sha256": data.digests, "train_images": len(source),
                  "numbers_per_epoch": len(batches) * config.batch_size,
-                 "validation_numbers": VALIDATION_NUMBERS, "test_numbers_per_category": EVALUATION_NUMBERS},
+                 "validation_numbers": validation_numbers, "test_numbers_per_category": test_numbers},
     }
     return save_version(run, model, details, live.history, report, train_seconds)

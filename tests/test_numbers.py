@@ -188,3 +188,43 @@ def test_cli_read_plain_and_json_and_exit_code(tmp_path):
 
     wrong_kind = run_python("-m", "digits", "read", str(good), "--model", "default")
     assert wrong_kind.returncode == 1 and "reads single digits" in wrong_kind.stderr
+
+
+def test_the_shipped_number_model_s_meta_tells_the_truth_through_litert(reader):
+    """meta.json's test figures (computed by Keras at the end of training) are what LiteRT's
+    model.tflite reads on the same synthetic test numbers; README gives the command that made it."""
+    from conftest import ROOT
+    from digits.number_evaluation import EVALUATION_NUMBERS, numbers_for_test, read_categories
+
+    meta = ModelStore().meta(DEFAULT_NUMBER_VERSION)
+    assert meta["task"] == NUMBER and meta["command"] in (ROOT / "README.md").read_text()
+    [result] = read_categories(reader.logits_batch, {"apart": numbers_for_test("apart", EVALUATION_NUMBERS)}).values()
+    assert result.sequence_accuracy == pytest.approx(meta["test"]["categories"]["apart"]["sequence_accuracy"],
+                                                     abs=2 / EVALUATION_NUMBERS)
+
+
+def test_train_py_task_number_trains_a_number_version_with_live_sequence_metrics(store):
+    """A tiny real run (200 training images, one epoch): the same run machinery as digits (event
+    log, lock, the store's atomic save), a version that says it reads numbers, and `read` uses it."""
+    from digits.runs import read_events, read_lock
+
+    refused = run_python("train.py", "--task", "number", "--preset", "strong")
+    assert refused.returncode == 2 and "--task number uses the 'number' preset" in refused.stderr
+
+    result = run_python("train.py", "--task", "number", "--limit", "200", "--epochs", "1", "--name", "tiny-numbers")
+    assert result.returncode == 0, result.stderr[-2000:]
+    info = store.info("tiny-numbers")
+    assert info.task == NUMBER and not info.broken and store.tflite("tiny-numbers") is not None
+    assert not info.active and store.active(NUMBER) == DEFAULT_NUMBER_VERSION  # not asked to activate
+    assert info.meta["command"] == "python train.py --task number --limit 200 --epochs 1 --name tiny-numbers"
+    [epoch] = [e for e in read_events(store.runs_dir / "tiny-numbers") if e["event"] == "epoch"]
+    assert 0 <= epoch["val_accuracy"] <= 1 and 0 <= epoch["val_digit_error"] and epoch["loss"] > 0
+    assert set(info.meta["test"]["categories"]) >= {"apart", "touching", "separators", "patterned", "long"}
+    assert read_lock(store) is None
+    store.activate("tiny-numbers")
+    assert store.active(NUMBER) == "tiny-numbers" and store.active() == "default"  # digits keep theirs
+    drawn = store.root / "drawn.png"
+    Image.fromarray(drawn_number("73")).save(drawn)
+    read = run_python("-m", "digits", "read", "--json", str(drawn))
+    assert read.returncode == 0 and json.loads(read.stdout)[0]["error"] is None
+
