@@ -12,7 +12,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from digits.store import DIGIT, ModelStore, StoreError, VersionInfo
+from digits.store import DIGIT_TASK, ModelStore, StoreError, VersionInfo
 
 CANVAS_SIDE = 280              # pixels; 10x the model's 28x28 input
 WIDE_CANVAS = (900, 250)       # width, height: the Number mode's canvas, room for a dozen digits
@@ -34,7 +34,7 @@ def model_stamp(store: ModelStore, version: str, name: str = "model.keras") -> f
         return 0.0
 
 
-def usable_versions(store: ModelStore, task: str = DIGIT) -> list[VersionInfo]:
+def usable_versions(store: ModelStore, task: str = DIGIT_TASK) -> list[VersionInfo]:
     """Versions of a task (digit or number) that can be loaded; broken ones are left out (the
     Models page shows them)."""
     return [info for info in store.list() if not info.broken and info.task == task]
@@ -64,7 +64,7 @@ def warn_unusable(store: ModelStore, versions, usable: list[str]) -> None:
                        "The Models page lists every version.")
 
 
-def version_picker(label: str, key: str, store: ModelStore, task: str = DIGIT) -> str | None:
+def version_picker(label: str, key: str, store: ModelStore, task: str = DIGIT_TASK) -> str | None:
     """A select box of the usable versions of a task, the active one first chosen; None when there are none."""
     versions = usable_versions(store, task)
     warn_unusable(store, [st.session_state.get(key), store.active(task)], [info.id for info in versions])

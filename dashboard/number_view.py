@@ -11,7 +11,7 @@ from dashboard.common import (WIDE_CANVAS, draw_wide_canvas, load_number_reader,
 from digits.number_evaluation import CATEGORY_LABELS
 from digits.numbers import NumberReading
 from digits.preprocessing import ImageError, load_image, preview
-from digits.store import NUMBER, StoreError
+from digits.store import NUMBER_TASK, StoreError
 
 SURE, UNSURE = "#2ca02c", "#e4572e"   # box colours: a confident digit, a low-confidence one
 PREVIEW_SIDE = 900
@@ -63,7 +63,7 @@ def clear_wide_canvas() -> None:
 
 def number_mode() -> None:
     """Predict, Number mode: a wide canvas or an upload; the number read after each stroke."""
-    version = version_picker("Number model", key="number_version", store=model_store(), task=NUMBER)
+    version = version_picker("Number model", key="number_version", store=model_store(), task=NUMBER_TASK)
     if version is None:
         return
     try:
@@ -97,7 +97,7 @@ def number_mode() -> None:
 
 def numbers_section() -> None:
     """Evaluate: a number version on synthetic test numbers by category, and its misreadings."""
-    version = version_picker("Number model", key="evaluate_number_version", store=model_store(), task=NUMBER)
+    version = version_picker("Number model", key="evaluate_number_version", store=model_store(), task=NUMBER_TASK)
     if version is None:
         return
     try:

@@ -9,7 +9,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from digits.store import DIGIT, NUMBER, SHIPPED, ModelStore, StoreError  # noqa: E402
+from digits.store import DIGIT_TASK, NUMBER_TASK, SHIPPED, ModelStore, StoreError  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +47,7 @@ def cmd_predict(args, store: ModelStore) -> int:
     from digits.predict import single_image_predictor
     from digits.preprocessing import prepare
 
-    if store.usable(args.model).task != DIGIT:
+    if store.usable(args.model).task != DIGIT_TASK:
         raise StoreError(f"version {args.model!r} reads whole numbers: use `python -m digits read`")
     predictor = single_image_predictor(store, args.model)
 
@@ -111,7 +111,7 @@ def cmd_evaluate(args, store: ModelStore) -> int:
     from digits.predict import Predictor
 
     version = store.active() if args.model is None else args.model
-    if store.usable(version).task == NUMBER:
+    if store.usable(version).task == NUMBER_TASK:
         return _evaluate_numbers(args, store, version)
     test = load_test(args.data_dir)
     report = evaluate(Predictor(store.load(version)), test.images, test.labels).report()
@@ -136,7 +136,7 @@ def _evaluate_numbers(args, store: ModelStore, version: str) -> int:
     results = read_categories(number_reader(store, version).logits_batch,
                               test_set_by_category(EVALUATION_NUMBERS, args.data_dir))
     if args.json:
-        print(json.dumps({"version": version, "task": NUMBER,
+        print(json.dumps({"version": version, "task": NUMBER_TASK,
                           "categories": {c: r.summary() for c, r in results.items()}}, indent=2))
         return 0
     print(f"version {version} (numbers): {EVALUATION_NUMBERS} synthetic test numbers per category")

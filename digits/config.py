@@ -7,6 +7,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 
 from digits.data import VALIDATION_SIZE
+from digits.store import ACTIVE_FILE, DIGIT_TASK, NUMBER_TASK
 
 TRAIN_SIZE = 60_000 - VALIDATION_SIZE
 DEFAULT_CLASS_WEIGHTS = {9: 2.0}  # the tutorial's fix: 4 and 9 are confused, so 9 counts double
@@ -75,7 +76,7 @@ class TrainConfig:
     @property
     def task(self) -> str:
         """"number" for the number reader's preset (whole numbers, CTC), "digit" for the others."""
-        return NUMBER_TASK if self.preset == NUMBER_TASK else "digit"
+        return NUMBER_TASK if self.preset == NUMBER_TASK else DIGIT_TASK
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -103,8 +104,6 @@ class TrainConfig:
 
 
 SCHEDULES = ("constant", "onecycle")
-TASKS = ("digit", "number")
-NUMBER_TASK = "number"
 PRESETS: dict[str, TrainConfig] = {
     # The tutorial exactly: its CNN, Adam at Keras' default 1e-3, 5 epochs, batch 64, no extras.
     "seed": TrainConfig(preset="seed", epochs=5, batch_size=64, learning_rate=1e-3,
@@ -143,7 +142,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", choices=list(PRESETS), default=None,
                         help="model and recipe: 'seed' is the tutorial's, 'fast' reaches 99%% soonest, "
                              "'strong' is the shipped default's (the default), 'number' reads whole numbers")
-    parser.add_argument("--task", choices=TASKS, default=None,
+    parser.add_argument("--task", choices=list(ACTIVE_FILE), default=None,
                         help="'digit' (one digit, the default) or 'number' (whole numbers: the 'number' preset)")
     parser.add_argument("--epochs", type=int, help="passes over the training images")
     parser.add_argument("--batch-size", type=int, help="images per gradient step")
@@ -178,6 +177,6 @@ def _preset_for_task(preset_name: str | None, task: str | None) -> str:
     """--task number means the 'number' preset; a digit preset with --task number is a mistake."""
     if task == NUMBER_TASK and preset_name not in (None, NUMBER_TASK):
         raise ConfigError(f"preset {preset_name!r} trains a digit model; --task number uses the 'number' preset")
-    if task == "digit" and preset_name == NUMBER_TASK:
+    if task == DIGIT_TASK and preset_name == NUMBER_TASK:
         raise ConfigError("preset 'number' trains a number model; leave out --task digit")
     return preset_name or (NUMBER_TASK if task == NUMBER_TASK else "strong")

@@ -21,7 +21,7 @@ from digits.model import build_model
 from digits.number_evaluation import (EVALUATION_NUMBERS, MAX_DIGITS, digit_errors, evaluate_numbers,
                                       test_set_by_category)
 from digits.numbers import BLANK, FRAMES, decode_batch, strips
-from digits.store import NUMBER, StoreError
+from digits.store import NUMBER_TASK, StoreError
 from digits.synth_numbers import make_numbers
 
 NUMBERS_PER_EPOCH = 12_000     # fresh synthetic numbers per epoch (fewer with --limit: half the images)
@@ -102,7 +102,7 @@ def train_numbers(run, data: Mnist) -> Path:
     keras.utils.set_random_seed(config.seed)
     model = build_model(config.preset)
     if config.from_version:  # continue an earlier number version's training
-        if run.store.usable(config.from_version).task != NUMBER:
+        if run.store.usable(config.from_version).task != NUMBER_TASK:
             raise StoreError(f"version {config.from_version!r} reads single digits; --from needs a number version")
         model.set_weights(run.store.load(config.from_version).get_weights())
     model.compile(optimizer=keras.optimizers.Adam(learning_rate(config, len(batches)), clipnorm=5.0),
@@ -118,7 +118,7 @@ def train_numbers(run, data: Mnist) -> Path:
     report = evaluate_numbers(lambda x: model.predict(x[..., None], batch_size=250, verbose=0),
                               test_set_by_category(test_numbers))
     details = {
-        "task": NUMBER,
+        "task": NUMBER_TASK,
         "augmentation": None,
         "architecture": {"name": model.name, "parameters": int(model.count_params()),
                          "input": "float32 [N, 32, 256, 1] in [0, 1], ink = 1 (digits.numbers.number_strip)",

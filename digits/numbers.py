@@ -22,6 +22,7 @@ from PIL import Image
 from scipy import ndimage
 
 from digits.data import NUM_CLASSES
+from digits.predict import LOW_CONFIDENCE  # digits below it are flagged as unsure, as single digits are
 from digits.preprocessing import load_image, preview
 
 STRIP_HEIGHT, STRIP_WIDTH = 32, 256   # the network's input, float32 [32, 256], ink = 1
@@ -33,7 +34,6 @@ MIN_CONTRAST = 0.15                   # ink must differ from the paper by this m
 SOLID = 0.5                           # of the ink's peak: where the pen clearly was
 MARGIN = 0.15                         # of the number's height, kept around it in the strip
 MIN_PART = 0.3                        # a blob lower than this fraction of the tallest is a mark, not a digit
-LOW_CONFIDENCE = 0.6                  # digits below this are flagged as unsure (as `digits.predict`)
 
 
 @dataclass(frozen=True)
@@ -251,11 +251,11 @@ class NumberReader:
 def number_reader(store, version: str | None = None) -> NumberReader:
     """The reader of a number version (the active number version by default). Raises StoreError
     for a version that is unknown, broken, not a number model, or has no usable model.tflite."""
-    from digits.store import NUMBER, StoreError
+    from digits.store import NUMBER_TASK, StoreError
 
-    version = store.active(NUMBER) if version is None else version
+    version = store.active(NUMBER_TASK) if version is None else version
     info = store.usable(version)
-    if info.task != NUMBER:
+    if info.task != NUMBER_TASK:
         raise StoreError(f"version {version!r} reads single digits, not numbers; "
                          "`python -m digits models` lists the number versions")
     flatbuffer = store.tflite(version)

@@ -28,11 +28,11 @@ from digits.data import PROJECT_ROOT
 DEFAULT_VERSION = "default"
 SHIPPED_DIR = PROJECT_ROOT / "model_store" / DEFAULT_VERSION
 # What a version does, from meta.json's "task" (a plain string; versions without one read digits).
-DIGIT, NUMBER = "digit", "number"
+DIGIT_TASK, NUMBER_TASK = "digit", "number"
 DEFAULT_NUMBER_VERSION = "default-number"    # the shipped number reader
 SHIPPED = {DEFAULT_VERSION: SHIPPED_DIR, DEFAULT_NUMBER_VERSION: PROJECT_ROOT / "model_store" / DEFAULT_NUMBER_VERSION}
-SHIPPED_FOR_TASK = {DIGIT: DEFAULT_VERSION, NUMBER: DEFAULT_NUMBER_VERSION}
-ACTIVE_FILE = {DIGIT: "ACTIVE", NUMBER: "ACTIVE-number"}   # each task has its own active version
+SHIPPED_FOR_TASK = {DIGIT_TASK: DEFAULT_VERSION, NUMBER_TASK: DEFAULT_NUMBER_VERSION}
+ACTIVE_FILE = {DIGIT_TASK: "ACTIVE", NUMBER_TASK: "ACTIVE-number"}   # each task has its own active version
 VERSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 RESERVED_IDS = {"runs", *ACTIVE_FILE.values()}
 
@@ -132,7 +132,7 @@ class ModelStore:
         return out
 
     # -- active version ------------------------------------------------------------------------
-    def active(self, task: str = DIGIT) -> str:
+    def active(self, task: str = DIGIT_TASK) -> str:
         """The active version id of a task (digit or number); the task's shipped default when none
         is set or the set one is gone."""
         try:
@@ -259,8 +259,8 @@ class ModelStore:
 
 def task_of(meta: dict | None) -> str:
     """What a version's meta.json says it does: "number", or "digit" (also when it says nothing)."""
-    task = (meta or {}).get("task", DIGIT)
-    return task if task in ACTIVE_FILE else DIGIT
+    task = (meta or {}).get("task", DIGIT_TASK)
+    return task if task in ACTIVE_FILE else DIGIT_TASK
 
 
 def tflite_record(model_file: Path, flatbuffer: bytes) -> dict:
