@@ -4,6 +4,7 @@
     python train.py --preset seed                    # the tutorial's CNN and recipe, as written
     python train.py --limit 2000 --epochs 1          # a quick run on a small subset
     python train.py --class-weight 9=2.0 4=1.5 --activate
+    python train.py --preset personal --from default --samples --writer me   # fine-tune on your samples
     python train.py --task number                    # the number reader: whole numbers, CNN + CTC
 
 Ctrl-C or SIGTERM stops the run cleanly: it is marked cancelled and nothing enters the store.
@@ -22,7 +23,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from digits.config import ConfigError, add_arguments, config_from_args  # noqa: E402
 from digits.data import DataError  # noqa: E402
+from digits.personal import check_start, samples_for  # noqa: E402
 from digits.runs import Cancelled, RunBusy, acquire_lock, new_run_id, prepare_run_dir, release_lock  # noqa: E402
+from digits.samples import SampleError  # noqa: E402
 from digits.store import SHIPPED_FOR_TASK, ModelStore, StoreError  # noqa: E402
 
 
@@ -68,8 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"train.py: error: {err}", file=sys.stderr)
         return 2
-    cancel = install_cancel_handlers()
     store = ModelStore()
+    try:  # a missing version, network mismatch or no samples: said now, before TensorFlow loads
+        check_start(config, store)
+        samples_for(config)
+    except (ConfigError, StoreError, SampleError) as err:
+        print(f"train.py: error: {err}", file=sys.stderr)
+        return 1
+    cancel = install_cancel_handlers()
     run_id = SHIPPED_FOR_TASK[config.task] if args.ship else (args.run_id or new_run_id(config))
     try:
         acquire_lock(store, run_id, os.getpid())
@@ -85,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
 
         path = train(config, store, run_id, cancel, data_dir=args.data_dir, command=reproducing_command(argv),
                      ship=args.ship)
-    except (DataError, StoreError) as err:
+    except (DataError, StoreError, SampleError, ConfigError) as err:
         print(f"train.py: error: {err}", file=sys.stderr)
         return 1
     except Cancelled:

@@ -20,5 +20,6 @@ pages = [
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
     st.Page("app_pages/models.py", title="Models", icon=":material/inventory_2:"),
+    st.Page("app_pages/samples.py", title="Samples", icon=":material/ink_pen:"),
 ]
 st.navigation(pages).run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -110,3 +111,38 @@ def robustness_bars(accuracy_by_version: Mapping[str, Mapping[str, float]]) -> g
                          yaxis=dict(range=[0, 1.1], tickformat=".0%", title="accuracy"),
                          legend=dict(orientation="h", y=1.12))
     return figure
+
+
+
+WRITER_COLOURS = ("#1f77b4", "#e4572e", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
+COUNT_AREA_PX = 120  # the tallest column
+
+
+def sample_counts(counts: Iterable[Mapping]) -> str:
+    """Samples per label, one stacked colour per writer ({writer, label, samples} rows), as a
+    column chart in plain HTML: the Samples page opens with it at once, where Plotly's script
+    alone takes seconds to start on a busy machine. Hovering a segment gives its count."""
+    counts = list(counts)
+    labels = sorted({row["label"] for row in counts}, key=lambda label: (len(label), label))
+    writers = sorted({row["writer"] for row in counts})
+    colour = {writer: WRITER_COLOURS[i % len(WRITER_COLOURS)] for i, writer in enumerate(writers)}
+    by_cell = {(row["label"], row["writer"]): row["samples"] for row in counts}
+    totals = {label: sum(by_cell.get((label, w), 0) for w in writers) for label in labels}
+    peak = max(totals.values(), default=1)
+    columns = "".join(
+        f'<div style="flex:1;display:flex;flex-direction:column;align-items:center;justify-content:flex-end">'
+        f'<span style="font-size:0.75rem">{totals[label]}</span>'
+        + "".join(f'<div title="{html.escape(writer)} · {label}: {by_cell[(label, writer)]}" style="width:100%;'
+                  f'height:{max(1, round(by_cell[(label, writer)] / peak * COUNT_AREA_PX))}px;'
+                  f'background:{colour[writer]}"></div>'
+                  for writer in reversed(writers) if by_cell.get((label, writer)))
+        + "</div>" for label in labels)
+    names = "".join(f'<div style="flex:1;text-align:center">{html.escape(label)}</div>' for label in labels)
+    legend = " ".join(f'<span style="white-space:nowrap"><span style="display:inline-block;width:0.7rem;'
+                      f'height:0.7rem;background:{colour[w]}"></span> {html.escape(w)}</span>' for w in writers)
+    summary = "; ".join(f"{label}: {totals[label]}" for label in labels)
+    return (f'<div role="img" aria-label="Samples per label. {html.escape(summary)}" style="max-width:720px">'
+            f'<div style="font-weight:600;margin-bottom:0.3rem">Samples per label and writer</div>'
+            f'<div style="font-size:0.8rem;margin-bottom:0.3rem">{legend}</div>'
+            f'<div style="display:flex;gap:4px;height:{COUNT_AREA_PX + 18}px;border-bottom:1px solid {MUTED}">'
+            f'{columns}</div><div style="display:flex;gap:4px;font-size:0.8rem">{names}</div></div>')

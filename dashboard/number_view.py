@@ -8,6 +8,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from dashboard.common import (WIDE_CANVAS, draw_wide_canvas, load_number_reader, model_store, number_results,
                               number_test_set, version_picker)
+from dashboard.samples_view import Reading, feedback_controls
 from digits.number_evaluation import CATEGORY_LABELS
 from digits.numbers import NumberReading
 from digits.preprocessing import ImageError, load_image, preview
@@ -36,8 +37,10 @@ def annotated(image: Image.Image, reading: NumberReading, side: int = PREVIEW_SI
     return shown
 
 
-def show_reading(reader, image: Image.Image | np.ndarray | None, empty_message: str) -> None:
-    """Read the number and show it large, its confidence, and the input with the digits' boxes."""
+def show_reading(reader, image: Image.Image | np.ndarray | None, empty_message: str, key: str, version: str,
+                 source: str) -> None:
+    """Read the number and show it large, its confidence, the input with the digits' boxes, and
+    the Right / Wrong controls that keep it as a sample (`source`: canvas or upload)."""
     if image is None:
         st.info(empty_message)
         return
@@ -55,6 +58,7 @@ def show_reading(reader, image: Image.Image | np.ndarray | None, empty_message: 
         st.warning("Low confidence for " + ", ".join(unsure) + ": check these digits (boxed in orange).")
     st.image(annotated(picture, reading), caption=f"{len(reading.digits)} digits read; each box with its digit "
              "and confidence")
+    feedback_controls(key, Reading(image, None, reading.number, reading.confidence, version, source), number=True)
 
 
 def clear_wide_canvas() -> None:
@@ -81,7 +85,7 @@ def number_mode() -> None:
         controls.slider("Stroke width", min_value=6, max_value=40, key="number_stroke_width", width=WIDE_CANVAS[1])
         controls.button("Clear", icon=":material/ink_eraser:", on_click=clear_wide_canvas, key="number_clear")
         show_reading(reader, drawing, "Write a number (up to 12 digits) on the black canvas; it is read after "
-                                      "each stroke.")
+                                      "each stroke.", "number-canvas", version, "canvas")
     with upload_tab:
         upload = st.file_uploader("A photo or scan of a number: a postcode, an amount, a meter reading",
                                   type=["png", "jpg", "jpeg", "bmp", "gif", "webp"], key="number_upload")
@@ -92,7 +96,7 @@ def number_mode() -> None:
                 st.error(f"**{upload.name}** cannot be used: {str(err).removeprefix('image: ')}")
             else:
                 show_reading(reader, image, "No digits found in this image: it looks blank, or the ink has "
-                                            "too little contrast with the paper.")
+                                            "too little contrast with the paper.", "number-upload", version, "upload")
 
 
 def numbers_section() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import time
 from argparse import ArgumentTypeError
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from digits.config import PRESETS, TRAIN_SIZE, ConfigError, TrainConfig, parse_class_weight, preset
@@ -56,13 +56,15 @@ def parse_class_weights(text: str) -> dict[int, float]:
 
 def config_from_form(preset_name: str, *, epochs: int, batch_size: int, learning_rate: float,
                      schedule: str, augment: bool, class_weights: str, subset_size: int | None,
-                     name: str, activate: bool) -> TrainConfig:
+                     name: str, activate: bool, from_version: str | None = None,
+                     writers: Sequence[str] = ()) -> TrainConfig:
     """The validated TrainConfig for the form's values (no subset size = every training image, an
-    empty name = a time stamp); ConfigError with every problem otherwise."""
+    empty name = a time stamp, no writers = no samples); ConfigError with every problem otherwise."""
     return preset(preset_name, epochs=int(epochs), batch_size=int(batch_size), learning_rate=float(learning_rate),
                   schedule=schedule, augment=bool(augment), class_weights=parse_class_weights(class_weights),
                   limit=None if subset_size is None else int(subset_size), name=name.strip() or None,
-                  activate=bool(activate)).validate()
+                  activate=bool(activate), from_version=from_version, samples=bool(writers),
+                  writers=tuple(writers)).validate()
 
 
 # -- a run's progress ------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""`python -m digits ...`: predict digits, read numbers, evaluate a version, manage the model store."""
+"""`python -m digits ...`: predict digits, read numbers, evaluate a version, manage the model store and
+your samples."""
 
 from __future__ import annotations
 
@@ -40,7 +41,28 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("action", nargs="?", choices=["list", "activate", "delete"], default="list")
     models.add_argument("version", nargs="?", help="the version to activate or delete")
     models.add_argument("--json", action="store_true", help="print the list as JSON")
+    add_samples_parser(commands)
     return parser
+
+
+def add_samples_parser(commands) -> None:
+    samples = commands.add_parser("samples", help="your handwriting samples (<store>/samples.db): list, add, "
+                                                  "import, export, delete")
+    actions = samples.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="counts per writer and digit (--json: every sample)")
+    listing.add_argument("--json", action="store_true", help="print every sample's fields as JSON")
+    add = actions.add_parser("add", help="add one image as a labelled sample (the active model reads it too)")
+    add.add_argument("image", help="PNG, JPEG, BMP, GIF or WebP file of one digit")
+    add.add_argument("--label", required=True, help="the digit it shows, 0-9")
+    add.add_argument("--writer", help="whose hand (default: me)")
+    importing = actions.add_parser("import", help="import a zip of images + labels.csv (file,label[,writer])")
+    importing.add_argument("zip", help="the archive")
+    importing.add_argument("--writer", help="the writer of every sample (overrides the file's column)")
+    export = actions.add_parser("export", help="write the samples to a zip: PNGs + labels.csv (file,label,writer)")
+    export.add_argument("zip", help="the archive to write")
+    export.add_argument("--writer", help="only this writer's samples")
+    delete = actions.add_parser("delete", help="delete one sample")
+    delete.add_argument("id", type=int, help="the sample's id (`samples list --json` shows them)")
 
 
 def cmd_predict(args, store: ModelStore) -> int:
@@ -185,16 +207,91 @@ def cmd_models(args, store: ModelStore) -> int:
     return 0
 
 
+def cmd_samples(args, store: ModelStore) -> int:
+    from digits import samples as db
+    from digits.sample_archive import export_zip, import_zip
+
+    samples = db.SampleStore(store.root / db.DB_NAME)
+    if args.action == "list":
+        return _list_samples(samples, args.json)
+    if args.action == "add":
+        return _add_sample(samples, store, args)
+    if args.action == "import":
+        try:
+            raw = open(args.zip, "rb").read()
+        except OSError as err:
+            raise db.SampleError(f"{args.zip}: cannot be read ({err.strerror or err})") from None
+        report = import_zip(samples, raw, args.writer)
+        for problem in report.problems:
+            print(f"{args.zip}: {problem}", file=sys.stderr)
+        print(f"{args.zip}: {report.summary()}")
+        return 0 if report.added or not report.problems else 1
+    if args.action == "export":
+        raw = export_zip(samples, args.writer)
+        with open(args.zip, "wb") as handle:
+            handle.write(raw)
+        count = samples.count(args.writer) if samples.exists() else 0
+        print(f"wrote {count} sample{'s' * (count != 1)} to {args.zip}")
+        return 0
+    sample = samples.get(args.id)
+    samples.delete(args.id)
+    print(f"deleted sample {args.id} (label {sample.label}, writer {sample.writer})")
+    return 0
+
+
+def _list_samples(samples, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps([{"id": s.id, "label": s.label, "writer": s.writer, "predicted": s.predicted,
+                           "confidence": s.confidence, "model_version": s.model_version, "source": s.source,
+                           "created": s.created, "held_out": s.held_out} for s in samples.find()], indent=2))
+        return 0
+    counts = samples.counts()
+    if not counts:
+        print(f"no samples yet ({samples.path})")
+        return 0
+    for writer in sorted({row["writer"] for row in counts}):
+        mine = [row for row in counts if row["writer"] == writer]
+        total, misread = sum(r["samples"] for r in mine), sum(r["misread"] for r in mine)
+        per_label = ", ".join(f"{r['label']}: {r['samples']}" for r in mine)
+        print(f"{writer}: {total} sample{'s' * (total != 1)} ({misread} mis-read) - {per_label}")
+    return 0
+
+
+def _add_sample(samples, store: ModelStore, args) -> int:
+    from digits.predict import single_image_predictor
+    from digits.preprocessing import ImageError, load_image, prepare
+    from digits.samples import check_label, check_writer
+
+    label, writer = check_label(args.label, digit_only=True), check_writer(args.writer)
+    try:
+        image = load_image(args.image)
+        model_input = prepare(image)
+    except ImageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    if model_input is None:
+        print(f"error: {args.image}: no digit found in the image", file=sys.stderr)
+        return 1
+    version = store.active()
+    prediction = single_image_predictor(store, version).predict_prepared(model_input)
+    sample_id = samples.add(image, label, model_input, predicted=prediction.digit, confidence=prediction.confidence,
+                            model_version=version, source="upload", writer=writer)
+    print(f"added sample {sample_id}: label {label}, writer {writer} (version {version} read it as "
+          f"{prediction.digit}, {prediction.confidence:.0%}); {writer} has {samples.count(writer)} samples")
+    return 0
+
+
 COMMANDS = {"predict": cmd_predict, "read": cmd_read, "evaluate": cmd_evaluate, "export": cmd_export,
-            "models": cmd_models}
+            "models": cmd_models, "samples": cmd_samples}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from digits.data import DataError
+    from digits.samples import SampleError
 
     try:
         return COMMANDS[args.command](args, ModelStore())
-    except (StoreError, DataError) as err:
+    except (StoreError, DataError, SampleError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -30,7 +30,10 @@ class TrainConfig:
     seed: int = 0
     name: str | None = None           # version id; default: time stamp + preset
     activate: bool = False            # make the new version the active one
-    from_version: str | None = None   # start from this version's weights (a number version) instead of random ones
+    from_version: str | None = None   # start from this version's weights (its architecture) instead of random ones
+    samples: bool = False             # mix the user's samples (their 80% training split) into the data
+    writers: tuple[str, ...] = ()     # whose samples; empty = every writer's
+    samples_share: float = 0.2        # the samples' share of the images of an epoch (oversampled to it)
 
     def validate(self) -> TrainConfig:
         errors = []
@@ -61,14 +64,9 @@ class TrainConfig:
                 validate_version_id(self.name)
             except StoreError as err:
                 errors.append(f"name: {err}")
-        if self.from_version is not None:
-            from digits.store import StoreError, validate_version_id
-            try:
-                validate_version_id(self.from_version)
-            except StoreError as err:
-                errors.append(f"start from: {err}")
-            if self.task != NUMBER_TASK:
-                errors.append("--from continues the training of a number version: use it with --task number")
+        errors += self._fine_tune_errors()
+        if self.task == NUMBER_TASK and self.samples:
+            errors.append("samples are single digits: a number model does not train on them (leave out --samples)")
         if errors:
             raise ConfigError("; ".join(errors))
         return self
@@ -77,10 +75,29 @@ class TrainConfig:
     def task(self) -> str:
         """"number" for the number reader's preset (whole numbers, CTC), "digit" for the others."""
         return NUMBER_TASK if self.preset == NUMBER_TASK else DIGIT_TASK
+    def _fine_tune_errors(self) -> list[str]:
+        errors = []
+        if self.preset == "personal" and not self.from_version:
+            errors.append("the 'personal' preset fine-tunes a version: give the version to start from (--from)")
+        if self.from_version is not None:
+            from digits.store import StoreError, validate_version_id
+            try:
+                validate_version_id(self.from_version)
+            except StoreError as err:
+                errors.append(f"start from: {err}")
+        if self.writers and not self.samples:
+            errors.append("writers are given but samples are not included (add --samples)")
+        for writer in self.writers:
+            if not isinstance(writer, str) or not writer.strip():
+                errors.append(f"writer {writer!r}: must be a non-empty name")
+        if not (isinstance(self.samples_share, (int, float)) and 0 < self.samples_share < 1):
+            errors.append(f"samples share = {self.samples_share}: must be between 0 and 1 (exclusive)")
+        return errors
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out["class_weights"] = {str(k): v for k, v in self.class_weights.items()}
+        out["writers"] = list(self.writers)
         return out
 
     def to_argv(self) -> list[str]:
@@ -100,6 +117,11 @@ class TrainConfig:
             argv.append("--activate")
         if self.from_version:
             argv += ["--from", self.from_version]
+        if self.samples != PRESETS[self.preset].samples:
+            argv.append("--samples" if self.samples else "--no-samples")
+        argv += [arg for writer in self.writers for arg in ("--writer", writer)]
+        if self.samples_share != PRESETS[self.preset].samples_share:
+            argv += ["--samples-share", repr(self.samples_share)]
         return argv
 
 
@@ -118,6 +140,11 @@ PRESETS: dict[str, TrainConfig] = {
     # (digits.number_training), fresh numbers every epoch, so no augmentation or class weights.
     "number": TrainConfig(preset="number", epochs=4, batch_size=64, learning_rate=3e-3,
                           schedule="onecycle", augment=False, class_weights={}),
+    # A short fine-tune of an existing version (its architecture, --from) on the user's samples
+    # mixed into a slice of MNIST, with the shipped default's class weights: a low one-cycle rate
+    # and batch norm held fixed, so MNIST is not forgotten (BENCHMARKS.md).
+    "personal": TrainConfig(preset="personal", epochs=2, batch_size=128, learning_rate=3e-4,
+                            schedule="onecycle", augment=True, limit=15_000, samples=True, samples_share=0.15),
 }
 
 
@@ -158,14 +185,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="version id for the new model (letters, digits, '.', '_', '-')")
     parser.add_argument("--activate", action="store_true", help="make the new version the active model")
     parser.add_argument("--from", dest="from_version", metavar="VERSION",
-                        help="start from this number version's weights instead of random ones (--task number)")
+                        help="start from this version's weights (and its network) instead of random ones")
+    parser.add_argument("--samples", action=argparse.BooleanOptionalAction, default=None,
+                        help="mix your samples (`python -m digits samples`; their 80%% training split) into the "
+                             "data, oversampled (default: on for 'personal')")
+    parser.add_argument("--writer", dest="writers", action="append", metavar="NAME",
+                        help="only this writer's samples (repeat for several; default: every writer's)")
+    parser.add_argument("--samples-share", type=float,
+                        help="the samples' share of each epoch's images, 0-1 (default 0.2; 0.15 for 'personal')")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     overrides = {key: getattr(args, key) for key in
                  ("epochs", "batch_size", "learning_rate", "schedule", "augment", "limit", "seed", "name",
-                  "from_version")
-                 if getattr(args, key) is not None}
+                  "from_version", "samples", "samples_share") if getattr(args, key) is not None}
+    if args.writers:
+        overrides["writers"] = tuple(args.writers)
     if args.no_class_weights:
         overrides["class_weights"] = {}
     elif args.class_weight:

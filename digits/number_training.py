@@ -21,7 +21,7 @@ from digits.model import build_model
 from digits.number_evaluation import (EVALUATION_NUMBERS, MAX_DIGITS, digit_errors, evaluate_numbers,
                                       test_set_by_category)
 from digits.numbers import BLANK, FRAMES, decode_batch, strips
-from digits.store import NUMBER_TASK, StoreError
+from digits.store import NUMBER_TASK
 from digits.synth_numbers import make_numbers
 
 NUMBERS_PER_EPOCH = 12_000     # fresh synthetic numbers per epoch (fewer with --limit: half the images)
@@ -101,9 +101,7 @@ def train_numbers(run, data: Mnist) -> Path:
 
     keras.utils.set_random_seed(config.seed)
     model = build_model(config.preset)
-    if config.from_version:  # continue an earlier number version's training
-        if run.store.usable(config.from_version).task != NUMBER_TASK:
-            raise StoreError(f"version {config.from_version!r} reads single digits; --from needs a number version")
+    if config.from_version:  # continue an earlier number version's training (personal.check_start vetted it)
         model.set_weights(run.store.load(config.from_version).get_weights())
     model.compile(optimizer=keras.optimizers.Adam(learning_rate(config, len(batches)), clipnorm=5.0),
                   loss=ctc_loss)

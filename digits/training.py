@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
+from digits import personal
 from digits.augment import AugmentSettings, augment_batch
 from digits.config import TrainConfig
 from digits.data import NUM_CLASSES, Mnist, Split, load_mnist
@@ -41,12 +42,23 @@ def learning_rate(config: TrainConfig, steps_per_epoch: int):
         warmup_target=config.learning_rate, warmup_steps=warmup)
 
 
-def compiled_model(config: TrainConfig, steps_per_epoch: int) -> keras.Model:
-    """A fresh model for the config, seeded, compiled with Adam and its learning-rate schedule."""
+def compiled_model(config: TrainConfig, steps_per_epoch: int, start: keras.Model | None = None) -> keras.Model:
+    """A fresh model for the config (or `start`, a parent version's model, to fine-tune), seeded,
+    compiled with Adam and its learning-rate schedule."""
     keras.utils.set_random_seed(config.seed)
-    model = build_model(config.preset)
+    model = build_model(config.preset) if start is None else _frozen_statistics(start)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate(config, steps_per_epoch)),
                   loss="categorical_crossentropy", metrics=["accuracy"], steps_per_execution=STEPS_PER_CALL)
+    return model
+
+
+def _frozen_statistics(model: keras.Model) -> keras.Model:
+    """A parent's batch-norm layers fixed (Keras then runs them in inference mode): a short
+    fine-tune on a small mix would otherwise re-estimate MNIST's activation statistics from it
+    and forget MNIST faster (Keras' transfer-learning guide does the same)."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
     return model
 
 
@@ -153,10 +165,16 @@ def _train(run: RunContext, data: Mnist) -> Path:
     started = time.time()
     train_split = Split(data.train.images[:config.limit], data.train.labels[:config.limit]) \
         if config.limit else data.train
+    mnist_images = len(train_split)
+    samples = personal.samples_for(config)
+    repeats = 0
+    if samples is not None:
+        train_split, repeats = personal.mixed(train_split, samples, config.samples_share)
     _check(run.cancel)
 
     steps = math.ceil(len(train_split) / config.batch_size)
-    model = compiled_model(config, steps)
+    parent = run.store.load(config.from_version) if config.from_version else None
+    model = compiled_model(config, steps, parent)
     live = LiveLog(log, run.cancel, steps)
     model.fit(make_dataset(train_split, config, training=True), epochs=config.epochs,
               validation_data=make_dataset(data.validation, config, training=False),
@@ -173,9 +191,12 @@ def _train(run: RunContext, data: Mnist) -> Path:
         "architecture": {"name": model.name, "parameters": int(model.count_params()),
                          "input": "float32 [N, 28, 28, 1] in [0, 1], ink = 1",
                          "output": "softmax [N, 10]"},
-        "data": {"source": str(data.source), "sha256": data.digests, "train_images": len(train_split),
+        "data": {"source": str(data.source), "sha256": data.digests, "train_images": mnist_images,
                  "validation_images": len(data.validation), "test_images": len(data.test)},
     }
+    if config.from_version or samples is not None:
+        details["fine_tune"] = personal.fine_tune_record(
+            config, samples, repeats, run.store.meta(config.from_version) if config.from_version else None)
     return save_version(run, model, details, live.history, report, train_seconds)
 
 
@@ -189,7 +210,7 @@ def save_version(run: RunContext, model: keras.Model, details: dict, history: li
             "train_seconds": round(train_seconds, 1), "versions": _versions(), "command": run.command}
     _check(run.cancel)
     run.log.emit("saving")
-    inference_model = _without_optimizer(model, run.config.preset)
+    inference_model = _without_optimizer(model, model.name)
     flatbuffer = to_tflite(inference_model)  # for LiteRT: the Predict page starts without TensorFlow
 
     def write(folder: Path) -> None:
@@ -205,10 +226,10 @@ def save_version(run: RunContext, model: keras.Model, details: dict, history: li
     return path
 
 
-def _without_optimizer(model: keras.Model, preset: str) -> keras.Model:
+def _without_optimizer(model: keras.Model, architecture: str) -> keras.Model:
     """The same network and weights in a fresh, uncompiled model: a file a third the size, with
     no optimizer state in it (the clone of a compiled model would still carry its optimizer)."""
-    fresh = build_model(preset)
+    fresh = build_model(architecture)
     fresh.set_weights(model.get_weights())
     return fresh
 

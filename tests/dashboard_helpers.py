@@ -224,6 +224,16 @@ def start_dashboard(store, log_name: str) -> tuple[str, subprocess.Popen]:
     return url, server
 
 
+@contextlib.contextmanager
+def dashboard_server(store, log_name: str):
+    """`start_dashboard` as a context: its URL while the block runs, the server stopped after."""
+    url, server = start_dashboard(store, log_name)
+    try:
+        yield url
+    finally:
+        stop_process_group(server)
+
+
 def stop_process_group(process: subprocess.Popen, grace: float = 10) -> None:
     """SIGTERM the whole group (the server and anything it started), SIGKILL what lingers."""
     if process.poll() is None:

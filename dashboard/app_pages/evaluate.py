@@ -8,6 +8,7 @@ from dashboard import charts
 from dashboard.number_view import numbers_section
 from dashboard.common import (ROBUSTNESS_IMAGES, enlarged, model_store, test_evaluation, test_set,
                               usable_versions, variant_result, version_label, warn_unusable)
+from dashboard.samples_view import show_writer_results
 from digits.data import DataError
 from digits.store import StoreError
 from digits.variants import VARIANTS
@@ -145,3 +146,9 @@ st.header("Robustness")
 st.caption(f"Accuracy on variants of the first {ROBUSTNESS_IMAGES:,} test images, each prepared the way the "
            "Predict page prepares a photo. A 'no digit' answer counts as wrong.")
 show_robustness(chosen)
+
+st.header("Your handwriting")
+st.caption("Accuracy on each writer's held-out samples (one in five, fixed by id; never trained on), beside the "
+           "MNIST test accuracy; for a fine-tuned version, what it fixed and broke against the version it "
+           "started from.")
+show_writer_results(chosen, {version: evaluations[version].accuracy for version in chosen}, len(test_set().labels))

@@ -7,6 +7,7 @@ from dashboard import charts
 from dashboard.number_view import number_mode
 from dashboard.common import (CANVAS_SIDE, ENLARGED_SIDE, draw_canvas, enlarged, load_single_image_predictor,
                               model_store, version_picker)
+from dashboard.samples_view import Reading, feedback_controls
 from digits.preprocessing import MIN_INK_SIDE, ImageError, load_image, prepare, preview
 from digits.store import StoreError
 
@@ -14,18 +15,18 @@ UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
 DOT_PEN_WIDTHS = 2  # a drawing spanning less than this many pen widths is a dot, not a digit
 
 
-def show_prediction(predictor, image, no_digit_message: str, min_ink_side: float = MIN_INK_SIDE) -> None:
+def show_prediction(predictor, image, no_digit_message: str, min_ink_side: float = MIN_INK_SIDE):
     """Prepare `image` the MNIST way, predict, and show the digit, its confidence, all ten
-    probabilities and the 28x28 input the model received."""
+    probabilities and the 28x28 input the model received; the prediction, or None."""
     model_input = None if image is None else prepare(image, min_ink_side)
     if model_input is None:
         st.info(no_digit_message)
-        return
+        return None
     prediction = predictor.predict_prepared(model_input)
     if not np.isfinite(prediction.probabilities).all():
         st.error("This model answers with invalid numbers (NaN): its training probably diverged, for example "
                  "with a too high learning rate. Pick another version.")
-        return
+        return None
     digit_column, confidence_column = st.columns(2)
     digit_column.metric("Prediction", prediction.digit)
     confidence_column.metric("Confidence", f"{prediction.confidence:.1%}")
@@ -36,6 +37,14 @@ def show_prediction(predictor, image, no_digit_message: str, min_ink_side: float
     st.html(charts.probability_bars(prediction.probabilities))
     st.image(enlarged(prediction.model_input), width=ENLARGED_SIDE,
              caption="What the model received: 28×28, MNIST-style")
+    return prediction
+
+
+def correct_or_confirm(key: str, image, prediction, source: str) -> None:
+    """The Right / Wrong, it is… controls under a shown prediction (nothing saved until pressed)."""
+    if prediction is not None:
+        feedback_controls(key, Reading(image, prediction.model_input, str(prediction.digit), prediction.confidence,
+                                       version, source))
 
 
 def clear_canvas() -> None:
@@ -70,9 +79,10 @@ def drawing_area(predictor) -> None:
         st.slider("Stroke width", min_value=8, max_value=40, key="stroke_width", width=CANVAS_SIDE)
         st.button("Clear", icon=":material/ink_eraser:", on_click=clear_canvas)
     with result_column:
-        show_prediction(predictor, drawing, "Draw a digit (0-9) on the black canvas; the prediction follows "
-                                            "each stroke.",
-                        min_ink_side=max(MIN_INK_SIDE, DOT_PEN_WIDTHS * st.session_state.stroke_width / CANVAS_SIDE))
+        prediction = show_prediction(
+            predictor, drawing, "Draw a digit (0-9) on the black canvas; the prediction follows each stroke.",
+            min_ink_side=max(MIN_INK_SIDE, DOT_PEN_WIDTHS * st.session_state.stroke_width / CANVAS_SIDE))
+        correct_or_confirm("draw", drawing, prediction, "canvas")
 
 
 with draw_tab:
@@ -89,7 +99,8 @@ with upload_tab:
         else:
             image_column, result_column = st.columns([1, 1], gap="large")
             with result_column:
-                show_prediction(predictor, image, "No digit found in this image: it looks blank, "
-                                "or the ink has too little contrast with the paper.")
+                prediction = show_prediction(predictor, image, "No digit found in this image: it looks blank, "
+                                             "or the ink has too little contrast with the paper.")
+                correct_or_confirm("upload", image, prediction, "upload")
             # What was read (upright, the first frame), as any browser shows it (not 16-bit, not CMYK).
             image_column.image(preview(image, 2 * CANVAS_SIDE), caption=upload.name, width=CANVAS_SIDE)

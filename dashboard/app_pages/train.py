@@ -3,11 +3,14 @@
 import streamlit as st
 
 from dashboard import charts
-from dashboard.common import model_store
+from dashboard.common import model_store, usable_versions
+from dashboard.samples_view import sample_store
 from dashboard.runs_view import (STATE_LABELS, config_from_form, current_numbers, format_class_weights,
                                  preset_label, run_progress, run_rows)
 from digits import runs
 from digits.config import PRESETS, SCHEDULES, TRAIN_SIZE, ConfigError, TrainConfig
+from digits.personal import check_start, samples_for
+from digits.samples import SampleError
 from digits.store import StoreError
 
 LIVE_REFRESH_SECONDS = 1.0   # while a run is in progress
@@ -19,11 +22,13 @@ NUMBER_LABELS = {"loss": "Loss", "accuracy": "Accuracy", "val_loss": "Validation
 
 def start_training(config) -> None:
     try:
+        check_start(config, store)  # a missing version or no samples: said here, not by a failed run
+        samples_for(config, sample_store())
         run_id = runs.start_run(config, store)
     except runs.RunBusy as busy:
         st.info(f"Run `{busy.run_id}` is already in progress, from this or another session: "
                 "it is shown beside the form. One run at a time.")
-    except (ConfigError, StoreError) as err:
+    except (ConfigError, StoreError, SampleError) as err:
         st.error(f"Not started: {err}")
     else:
         st.toast(f"Started run `{run_id}`.")  # the live view, drawn after this form, shows it
@@ -81,6 +86,27 @@ def show_newest_run() -> None:
         show_run(newest)
 
 
+def fine_tune_fields(defaults: TrainConfig) -> tuple[str | None, list[str]]:
+    """"Start from" (a version, or random weights) and "Include samples from" (writers): a
+    fine-tune on your handwriting. The 'personal' preset starts from the active version with
+    every writer's samples."""
+    versions = [info.id for info in usable_versions(store)]
+    fine_tune = defaults.from_version is not None or defaults.preset == "personal"
+    active = store.active()
+    start = st.selectbox("Start from", [None, *versions], format_func=lambda v: "random weights (a new model)"
+                         if v is None else v, index=1 + versions.index(active) if fine_tune and active in versions
+                         else 0)  # (no help tooltip: its "Help for Start from" would be a second "Start" button)
+    try:
+        writers = sample_store().writers()
+    except SampleError as err:
+        st.warning(f"Samples cannot be included: {err}")
+        writers = []
+    chosen = st.multiselect("Include samples from", writers, default=writers if defaults.samples else [],
+                            placeholder="no samples" if writers else "no samples yet (Predict page, Samples page)",
+                            help="these writers' samples (their 80% training split), oversampled into the MNIST images")
+    return start, chosen
+
+
 def training_form() -> None:
     preset_name = st.selectbox("Preset", list(PRESETS), index=list(PRESETS).index(TrainConfig().preset),
                                key="preset", format_func=preset_label,
@@ -96,9 +122,10 @@ def training_form() -> None:
                             help="random polarity, background, stroke thickness, rotation, shift and zoom")
         class_weights = st.text_input("Class weights", value=format_class_weights(defaults.class_weights),
                                       help="DIGIT=WEIGHT pairs, e.g. `9=2.0 4=1.5`; empty: every class weighs 1")
-        subset_size = st.number_input("Training subset size", min_value=1, max_value=TRAIN_SIZE, value=None,
+        subset_size = st.number_input("Training subset size", min_value=1, max_value=TRAIN_SIZE, value=defaults.limit,
                                       step=1000, placeholder=f"all {TRAIN_SIZE:,}",
                                       help=f"the first N training images; empty = all {TRAIN_SIZE:,}")
+        from_version, writers = fine_tune_fields(defaults)
         name = st.text_input("Version name (optional)", help="letters, digits, '.', '_', '-'; default: a time stamp")
         activate = st.checkbox("Make it the active model when it finishes")
         if not st.form_submit_button("Start", type="primary", icon=":material/play_arrow:"):
@@ -106,7 +133,8 @@ def training_form() -> None:
     try:
         config = config_from_form(preset_name, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                                   schedule=schedule, augment=augment, class_weights=class_weights,
-                                  subset_size=subset_size, name=name, activate=activate)
+                                  subset_size=subset_size, name=name, activate=activate,
+                                  from_version=from_version, writers=writers)
     except ConfigError as err:
         st.error(f"Not started: {err}")
         return
