@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from dashboard_helpers import FakeCanvas, drawn_number
+from digits.number_evaluation import CATEGORY_LABELS
 from digits.store import DEFAULT_NUMBER_VERSION
 from test_dashboard import image_captions, open_page  # noqa: F401 - open_page: a page of the app in a fresh session
 
@@ -96,8 +97,7 @@ def test_evaluate_has_a_numbers_section_by_category_with_misread_gallery(open_pa
     # The gallery: the misread numbers of the chosen category, each with the truth and what was read.
     worst = int(table["misread"].to_numpy().argmax())
     assert table["misread"].iloc[worst] > 0
-    app.selectbox(key="number_gallery_category").set_value(app.selectbox(key="number_gallery_category")
-                                                            .options[worst]).run()
+    app.selectbox(key="number_gallery_category").set_value(list(CATEGORY_LABELS)[worst]).run()
     captions = [c for c in image_captions(app) if c.startswith("true ")]
     assert len(captions) == min(12, table["misread"].iloc[worst])
     assert all(truth != read for truth, read in (re.match(r"true (\d+) · read (.*)", c).groups() for c in captions))
