@@ -331,7 +331,8 @@ def test_models_lists_versions_shows_broken_ones_activates_and_deletes_with_conf
     (store.root / "broken" / "meta.json").write_text("{not json")
     app = open_page("models")
     rows = {row["version"]: row for row in app.dataframe[0].value.to_dict("records")}
-    assert set(rows) == {DEFAULT_VERSION, copied_default, "broken"}
+    assert set(rows) == {DEFAULT_VERSION, "default-number", copied_default, "broken"}
+    assert rows["default-number"]["task"] == "number" and rows[DEFAULT_VERSION]["task"] == "digit"
     assert rows["broken"]["status"].startswith("broken: meta.json is malformed")
     assert rows[DEFAULT_VERSION]["active"] and rows[DEFAULT_VERSION]["test accuracy"] > 0.99
     assert "`broken` is broken" in texts(app.warning)
