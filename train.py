@@ -5,6 +5,7 @@
     python train.py --limit 2000 --epochs 1          # a quick run on a small subset
     python train.py --class-weight 9=2.0 4=1.5 --activate
     python train.py --preset personal --from default --samples --writer me   # fine-tune on your samples
+    python train.py --distribute mirrored               # every GPU of this machine (README: clusters)
     python train.py --task number                    # the number reader: whole numbers, CNN + CTC
 
 Ctrl-C or SIGTERM stops the run cleanly: it is marked cancelled and nothing enters the store.
@@ -23,6 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from digits.config import ConfigError, add_arguments, config_from_args  # noqa: E402
 from digits.data import DataError  # noqa: E402
+from digits.distribution import MODES, cluster_role, is_chief  # noqa: E402
 from digits.personal import check_start, samples_for  # noqa: E402
 from digits.runs import Cancelled, RunBusy, acquire_lock, new_run_id, prepare_run_dir, release_lock  # noqa: E402
 from digits.samples import SampleError  # noqa: E402
@@ -37,6 +39,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ship", action="store_true",
                         help="write the result as the shipped default (model_store/default, or "
                              "model_store/default-number with --task number); for maintainers")
+    parser.add_argument("--distribute", choices=MODES, default="none",
+                        help="tf.distribute strategy: 'none' (one device, a GPU when present), 'mirrored' (every "
+                             "GPU of this machine), 'multiworker' (the machines in TF_CONFIG; run the same "
+                             "command on each, see README); batch size and learning rate scale with replicas")
     parser.add_argument("--run-id", help=argparse.SUPPRESS)  # set by the dashboard, which holds the lock
     return parser.parse_args(argv)
 
@@ -79,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train.py: error: {err}", file=sys.stderr)
         return 1
     cancel = install_cancel_handlers()
+    if args.distribute == "multiworker" and not is_chief():
+        return run_worker(config, args)
     run_id = SHIPPED_FOR_TASK[config.task] if args.ship else (args.run_id or new_run_id(config))
     try:
         acquire_lock(store, run_id, os.getpid())
@@ -93,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         from digits.training import train  # TensorFlow loads only after the checks pass
 
         path = train(config, store, run_id, cancel, data_dir=args.data_dir, command=reproducing_command(argv),
-                     ship=args.ship)
+                     ship=args.ship, distribute=args.distribute)
     except (DataError, StoreError, SampleError, ConfigError) as err:
         print(f"train.py: error: {err}", file=sys.stderr)
         return 1
@@ -103,6 +111,21 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         release_lock(store, run_id)
     print(f"saved version {run_id} at {path}")
+    return 0
+
+
+def run_worker(config, args: argparse.Namespace) -> int:
+    """A multi-worker run's non-chief worker: it trains in lockstep with the others but writes no
+    version, event log or lock (the chief does)."""
+    from digits.training import train_worker
+
+    kind, index = cluster_role()
+    try:
+        train_worker(config, args.distribute, args.data_dir)
+    except (DataError, StoreError, SampleError, ConfigError) as err:
+        print(f"train.py: error: {err}", file=sys.stderr)
+        return 1
+    print(f"{kind} {index}: done; the chief saves the version")
     return 0
 
 

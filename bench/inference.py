@@ -42,7 +42,7 @@ def single_prediction(predictor, model, calls: int = 1000, baseline_calls: int =
     return {"project": percentiles(project), "baseline": percentiles(baseline)}
 
 
-def full_evaluation(predictor, test, repeats: int = 5) -> dict:
+def full_evaluation(predictor, model, test, repeats: int = 5) -> dict:
     """Predictions, confusion matrix and per-class metrics on the 10,000 test images.
     Baseline: `model.predict` on the whole array, then the same metrics."""
     from digits.evaluation import Evaluation, evaluate
@@ -52,7 +52,7 @@ def full_evaluation(predictor, test, repeats: int = 5) -> dict:
         return result.report()
 
     def baseline():
-        probabilities = predictor.model.predict(test.images[..., None].astype("float32") / 255, verbose=0)
+        probabilities = model.predict(test.images[..., None].astype("float32") / 255, verbose=0)
         return Evaluation(test.labels.astype(np.int64), probabilities).report()
 
     timings = {}

@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
 
-    from digits.predict import single_image_predictor
+    from digits.predict import version_predictor
     from digits.preprocessing import prepare
     from digits.personal import training_samples, writer_accuracy
     from digits.samples import SampleStore
@@ -64,7 +64,7 @@ def main() -> None:
     held_out = training_samples(SampleStore(root / "samples.db")).part(held=True)
 
     store = ModelStore(root)
-    parent = single_image_predictor(store, "default")
+    parent = version_predictor(store, "default")
     parent_meta = store.meta("default")
     result = {"writer": WRITER, "given": GIVEN_PER_DIGIT * 10, "other": len(other_labels),
               "held_out": len(held_out),
@@ -89,7 +89,7 @@ def main() -> None:
         cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
         if done.returncode != 0:
             raise SystemExit(done.stderr[-3000:])
-        child = single_image_predictor(store, name)
+        child = version_predictor(store, name)
         meta = store.meta(name)
         record = {"version": name, "wall_seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
                   "train_seconds": meta["train_seconds"],

@@ -1,9 +1,9 @@
 """What the pages share: the model store, models and test-set results cached per version, widgets.
 
 Every cache of a version's results is keyed by the version's folder *and* the modification
-time of its `model.keras`, so a version that is retrained, replaced or deleted is never served
-stale, and the shipped default is loaded once whatever the store. TensorFlow is imported only by
-the functions that need a model.
+times of its `model.keras` and `meta.json`, so a version that is retrained, re-exported, replaced
+or deleted is never served stale, and the shipped default is loaded once whatever the store. The
+server runs models on LiteRT only: TensorFlow is never imported here.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from digits.store import DIGIT_TASK, ModelStore, StoreError, VersionInfo
 CANVAS_SIDE = 280              # pixels; 10x the model's 28x28 input
 WIDE_CANVAS = (900, 250)       # width, height: the Number mode's canvas, room for a dozen digits
 ENLARGED_SIDE = 196            # how big the 28x28 model input is shown (7x)
-ROBUSTNESS_IMAGES = 2_000      # test-set variants use the first N test images (a page view stays quick)
 
 
 # -- the store and its versions --------------------------------------------------------------
@@ -36,8 +35,8 @@ def model_stamp(store: ModelStore, version: str, name: str = "model.keras") -> f
 
 def usable_versions(store: ModelStore, task: str = DIGIT_TASK) -> list[VersionInfo]:
     """Versions of a task (digit or number) that can be loaded; broken ones are left out (the
-    Models page shows them)."""
-    return [info for info in store.list() if not info.broken and info.task == task]
+    Models page shows them). From the store's index: a rerun costs the same with 1 version or 1,000."""
+    return [info for info in store.catalog() if not info.broken and info.task == task]
 
 
 def version_label(info: VersionInfo) -> str:
@@ -80,37 +79,23 @@ def version_picker(label: str, key: str, store: ModelStore, task: str = DIGIT_TA
 
 
 # -- cached models and results ---------------------------------------------------------------
-# Each cached function takes the version's folder and its model file's time stamp as the key, and
-# the store itself as an unhashed argument (a leading underscore tells Streamlit not to hash it).
+# Each cached function takes the version's folder and its files' time stamps as the key, and the
+# store itself as an unhashed argument (a leading underscore tells Streamlit not to hash it).
+# Everything runs on LiteRT and NumPy: the server never imports TensorFlow.
 def load_predictor(version: str):
-    """The compiled `digits.predict.Predictor` of a version, loaded once per model file."""
-    store = model_store()
-    return _cached_predictor(str(store.path(version)), model_stamp(store, version), version, store)
-
-
-def load_single_image_predictor(version: str):
-    """The predictor the Predict page needs, one image at a time: the version's `model.tflite`
-    through LiteRT, without TensorFlow (see `digits.predict.single_image_predictor`)."""
+    """A version's `digits.predict.LitePredictor` (its model.tflite), loaded once per export."""
     store = model_store()
     # meta.json is written after model.tflite (it holds the export's digests): its time stamp
     # changes whenever the export does.
-    return _cached_single_image_predictor(str(store.path(version)), model_stamp(store, version),
-                                          model_stamp(store, version, "meta.json"), version, store)
+    return _cached_predictor(str(store.path(version)), model_stamp(store, version),
+                             model_stamp(store, version, "meta.json"), version, store)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model…")
-def _cached_single_image_predictor(version_dir: str, stamp: float, meta_stamp: float, version: str,
-                                   _store: ModelStore):
-    from digits.predict import single_image_predictor
+def _cached_predictor(version_dir: str, stamp: float, meta_stamp: float, version: str, _store: ModelStore):
+    from digits.predict import version_predictor
 
-    return single_image_predictor(_store, version)
-
-
-@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
-def _cached_predictor(version_dir: str, stamp: float, version: str, _store: ModelStore):
-    from digits.predict import Predictor  # TensorFlow loads here, the first time a page needs a model
-
-    return Predictor(_store.load(version))
+    return version_predictor(_store, version)
 
 
 @st.cache_resource(show_spinner="Loading the MNIST test set…")
@@ -124,44 +109,20 @@ def test_set():
     return split
 
 
-def test_evaluation(version: str):
-    """`digits.evaluation.Evaluation` of a version on the whole test set (computed once per model file)."""
+def version_results(version: str):
+    """`digits.results.VersionResults` of a version: its test-set evaluation and variant
+    accuracies, read from the cache beside it (computed and kept there the first time)."""
     store = model_store()
-    return _cached_evaluation(str(store.path(version)), model_stamp(store, version), version, store)
+    return _cached_results(str(store.path(version)), model_stamp(store, version),
+                           model_stamp(store, version, "meta.json"), version, store)
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def _cached_evaluation(version_dir: str, stamp: float, version: str, _store: ModelStore):
-    from digits.evaluation import evaluate
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _cached_results(version_dir: str, stamp: float, meta_stamp: float, version: str, _store: ModelStore):
+    from digits.results import version_results as results
 
-    split = test_set()
-    return evaluate(_cached_predictor(version_dir, stamp, version, _store), split.images, split.labels)
-
-
-@st.cache_resource(show_spinner=False)
-def variant_test_inputs(variant: str) -> tuple[np.ndarray, np.ndarray]:
-    """Prepared model inputs of one test-set variant (first ROBUSTNESS_IMAGES images) and its
-    'no digit' mask; about a second of preprocessing each, so shared by every version and session."""
-    from digits.variants import variant_inputs
-
-    inputs, empty = variant_inputs(variant, test_set().images[:ROBUSTNESS_IMAGES])
-    inputs.setflags(write=False)
-    return inputs, empty
-
-
-def variant_result(version: str, variant: str) -> dict:
-    """{accuracy, no_digit, 4->9, 9->4} of a version on one test-set variant."""
-    store = model_store()
-    return _cached_variant_result(str(store.path(version)), model_stamp(store, version), version, variant, store)
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _cached_variant_result(version_dir: str, stamp: float, version: str, variant: str, _store: ModelStore) -> dict:
-    from digits.variants import variant_accuracy
-
-    inputs, empty = variant_test_inputs(variant)
-    labels = test_set().labels[:ROBUSTNESS_IMAGES]
-    return variant_accuracy(_cached_predictor(version_dir, stamp, version, _store), inputs, empty, labels)
+    predictor = _cached_predictor(version_dir, stamp, meta_stamp, version, _store)
+    return results(_store, version, test_set(), predictor)
 
 
 def load_number_reader(version: str):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from dashboard.common import enlarged, load_single_image_predictor, model_store
+from dashboard.common import enlarged, load_predictor, model_store
 from digits.personal import compare, training_samples, writer_accuracy
 from digits.samples import DB_NAME, DEFAULT_WRITER, SampleError, SampleStore, check_label, check_writer
 
@@ -122,7 +122,7 @@ def show_writer_results(versions: list[str], mnist_accuracy: dict[str, float], m
         return
     rows = {}
     for version in versions:
-        for row in writer_accuracy(load_single_image_predictor(version), held_out):
+        for row in writer_accuracy(load_predictor(version), held_out):
             rows.setdefault(row["writer"], {"writer": row["writer"], "images": row["samples"]})
             rows[row["writer"]][f"{version}"] = row["accuracy"]
     st.dataframe([{"writer": "MNIST test set", "images": mnist_images, **mnist_accuracy}, *rows.values()],
@@ -136,7 +136,7 @@ def show_writer_results(versions: list[str], mnist_accuracy: dict[str, float], m
 
 def show_parent_comparison(version: str, parent: str, held_out) -> None:
     try:
-        result = compare(load_single_image_predictor(parent), load_single_image_predictor(version), held_out)
+        result = compare(load_predictor(parent), load_predictor(version), held_out)
     except Exception as err:  # noqa: BLE001 - the parent may be deleted or broken: say so, keep the page
         st.warning(f"`{version}` was fine-tuned from `{parent}`, which cannot be loaded now: {err}")
         return

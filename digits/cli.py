@@ -32,10 +32,18 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", help="version id (default: the active version)")
     evaluate.add_argument("--json", action="store_true", help="print the full report as JSON")
     evaluate.add_argument("--data-dir", help="folder with the MNIST IDX files")
+    evaluate.add_argument("--variants", action="store_true",
+                          help="also compute (once) and keep the accuracy on every test-set variant, as the "
+                               "Evaluate page shows it; after retraining the shipped default, run this and "
+                               "commit model_store/default/results.npz")
 
     export = commands.add_parser("export", help="write a version's model.tflite (LiteRT: the Predict page's "
                                                 "fast start, and the file a phone app loads)")
     export.add_argument("--model", help="version id (default: the active version)")
+    export.add_argument("--int8", action="store_true",
+                        help="also write model_int8.tflite: full-integer quantisation calibrated on training "
+                             "images, kept only if it passes a parity check against the float model")
+    export.add_argument("--data-dir", help="folder with the MNIST IDX files (for --int8)")
 
     models = commands.add_parser("models", help="list versions; activate or delete one")
     models.add_argument("action", nargs="?", choices=["list", "activate", "delete"], default="list")
@@ -66,12 +74,12 @@ def add_samples_parser(commands) -> None:
 
 
 def cmd_predict(args, store: ModelStore) -> int:
-    from digits.predict import single_image_predictor
+    from digits.predict import version_predictor
     from digits.preprocessing import prepare
 
     if store.usable(args.model).task != DIGIT_TASK:
         raise StoreError(f"version {args.model!r} reads whole numbers: use `python -m digits read`")
-    predictor = single_image_predictor(store, args.model)
+    predictor = version_predictor(store, args.model)
 
     def predict(path: str) -> dict:
         prediction = predictor.predict_prepared(prepare(path))
@@ -129,14 +137,15 @@ def _read_line(result: dict) -> str:
 
 def cmd_evaluate(args, store: ModelStore) -> int:
     from digits.data import load_test
-    from digits.evaluation import evaluate
-    from digits.predict import Predictor
+    from digits.results import ROBUSTNESS_IMAGES, version_results
 
     version = store.active() if args.model is None else args.model
     if store.usable(version).task == NUMBER_TASK:
         return _evaluate_numbers(args, store, version)
     test = load_test(args.data_dir)
-    report = evaluate(Predictor(store.load(version)), test.images, test.labels).report()
+    # LiteRT on the version's export; the test-set results are computed once per model and kept.
+    results = version_results(store, version, test, variants=args.variants)
+    report = results.evaluation.report() | ({"variants": results.variants} if args.variants else {})
     if args.json:
         print(json.dumps({"version": version, **report}, indent=2))
         return 0
@@ -147,6 +156,8 @@ def cmd_evaluate(args, store: ModelStore) -> int:
     pairs = ", ".join(f"{p['true']}->{p['predicted']}: {p['count']}" for p in report["top_confused"][:5])
     print(f"most confused (true->predicted): {pairs}")
     print(f"4/9 confusion: 4->9 {report['confusion_4_9']['4->9']}, 9->4 {report['confusion_4_9']['9->4']}")
+    for name, result in results.variants.items() if args.variants else ():
+        print(f"variant {name}: accuracy {result['accuracy']:.2%} on the first {ROBUSTNESS_IMAGES:,} test images")
     return 0
 
 
@@ -169,11 +180,28 @@ def _evaluate_numbers(args, store: ModelStore, version: str) -> int:
 
 
 def cmd_export(args, store: ModelStore) -> int:
-    from digits.predict import to_tflite
+    from digits.predict import LitePredictor, to_tflite  # TensorFlow: converting needs it
 
     version = store.active() if args.model is None else args.model
-    path = store.add_tflite(version, to_tflite(store.load(version)))
-    print(f"version {version}: wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    model = store.load(version)
+    flatbuffer = store.tflite(version)
+    if flatbuffer is None or not args.int8:  # --int8 alone keeps a valid float export as it is
+        path = store.add_tflite(version, to_tflite(model))
+        flatbuffer = path.read_bytes()
+        print(f"version {version}: wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    if args.int8:
+        from digits.data import load_mnist
+        from digits.quantize import check, int8_tflite, parity
+
+        data = load_mnist(args.data_dir)
+        int8 = int8_tflite(model, data.train)
+        report = parity(LitePredictor(flatbuffer), LitePredictor(int8), data.test)
+        check(report)
+        path = store.add_int8(version, int8, report)
+        print(f"version {version}: wrote {path} ({report['bytes'] / 1e3:.0f} kB, float {report['float_bytes'] / 1e3:.0f} kB); "
+              f"test accuracy {report['test_accuracy']:.2%} (float {report['float_test_accuracy']:.2%}), "
+              f"agreement {report['agreement']:.2%}, {report['ms_per_image']:.3f} ms per image "
+              f"(float {report['float_ms_per_image']:.3f} ms)")
     return 0
 
 
@@ -189,7 +217,7 @@ def cmd_models(args, store: ModelStore) -> int:
             store.delete(args.version)
             print(f"deleted version {args.version}; active version: {store.active()}")
         return 0
-    versions = store.list()
+    versions = store.catalog()  # the store's index: no meta.json parsed per version
     if args.json:
         print(json.dumps([{"id": v.id, "task": v.task, "active": v.active, "broken": v.broken, "error": v.error,
                            "preset": (v.meta or {}).get("preset"), "test_accuracy": v.test_accuracy,
@@ -258,7 +286,7 @@ def _list_samples(samples, as_json: bool) -> int:
 
 
 def _add_sample(samples, store: ModelStore, args) -> int:
-    from digits.predict import single_image_predictor
+    from digits.predict import version_predictor
     from digits.preprocessing import ImageError, load_image, prepare
     from digits.samples import check_label, check_writer
 
@@ -273,7 +301,7 @@ def _add_sample(samples, store: ModelStore, args) -> int:
         print(f"error: {args.image}: no digit found in the image", file=sys.stderr)
         return 1
     version = store.active()
-    prediction = single_image_predictor(store, version).predict_prepared(model_input)
+    prediction = version_predictor(store, version).predict_prepared(model_input)
     sample_id = samples.add(image, label, model_input, predicted=prediction.digit, confidence=prediction.confidence,
                             model_version=version, source="upload", writer=writer)
     print(f"added sample {sample_id}: label {label}, writer {writer} (version {version} read it as "
@@ -288,10 +316,11 @@ COMMANDS = {"predict": cmd_predict, "read": cmd_read, "evaluate": cmd_evaluate, 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from digits.data import DataError
+    from digits.quantize import QuantisationError
     from digits.samples import SampleError
 
     try:
         return COMMANDS[args.command](args, ModelStore())
-    except (StoreError, DataError, SampleError) as err:
+    except (StoreError, DataError, QuantisationError, SampleError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -12,11 +12,12 @@ from digits.data import NUM_CLASSES
 @dataclass(frozen=True)
 class Evaluation:
     labels: np.ndarray         # int [N]
-    probabilities: np.ndarray  # float32 [N, 10]
+    probabilities: np.ndarray  # float32 [N, 10] (float16 when read back from a version's results cache)
+    predicted: np.ndarray | None = None  # int [N]; the argmax of the full-precision probabilities when kept
 
     @property
     def predictions(self) -> np.ndarray:
-        return self.probabilities.argmax(axis=1)
+        return self.probabilities.argmax(axis=1) if self.predicted is None else self.predicted
 
     @property
     def accuracy(self) -> float:

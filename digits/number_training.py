@@ -21,6 +21,7 @@ from digits.model import build_model
 from digits.number_evaluation import (EVALUATION_NUMBERS, MAX_DIGITS, digit_errors, evaluate_numbers,
                                       test_set_by_category)
 from digits.numbers import BLANK, FRAMES, decode_batch, strips
+from digits.predict import to_tflite
 from digits.store import NUMBER_TASK
 from digits.synth_numbers import make_numbers
 
@@ -83,7 +84,7 @@ class SequenceMetrics(keras.callbacks.Callback):
 
 def train_numbers(run, data: Mnist) -> Path:
     """`digits.training._train` for the number task: train, evaluate, save a version."""
-    from digits.training import LiveLog, _check, learning_rate, save_version
+    from digits.training import LiveLog, _check, _versions, _without_optimizer, learning_rate, save_version
 
     config, log = run.config, run.log
     started = time.time()
@@ -115,8 +116,12 @@ def train_numbers(run, data: Mnist) -> Path:
     log.emit("evaluating")
     report = evaluate_numbers(lambda x: model.predict(x[..., None], batch_size=250, verbose=0),
                               test_set_by_category(test_numbers))
-    details = {
+    meta = {
+        "id": run.run_id,
         "task": NUMBER_TASK,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "preset": config.preset,
+        "config": config.to_dict(),
         "augmentation": None,
         "architecture": {"name": model.name, "parameters": int(model.count_params()),
                          "input": "float32 [N, 32, 256, 1] in [0, 1], ink = 1 (digits.numbers.number_strip)",
@@ -124,5 +129,11 @@ def train_numbers(run, data: Mnist) -> Path:
         "data": {"source": str(data.source), "sha256": data.digests, "train_images": len(source),
                  "numbers_per_epoch": len(batches) * config.batch_size,
                  "validation_numbers": validation_numbers, "test_numbers_per_category": test_numbers},
+        "history": live.history,
+        "test": report,
+        "train_seconds": round(train_seconds, 1),
+        "versions": _versions(),
+        "command": run.command,
     }
-    return save_version(run, model, details, live.history, report, train_seconds)
+    inference_model = _without_optimizer(model, model.name)
+    return save_version(run, inference_model, to_tflite(inference_model), meta, {})

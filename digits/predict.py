@@ -1,9 +1,10 @@
-"""Fast inference: one compiled forward function per loaded model.
+"""Fast inference without TensorFlow: a version's `model.tflite` run by LiteRT and NumPy.
 
-`model.predict` sets up a whole data pipeline per call; a `tf.function` traced once for a fixed
-input signature runs a batch with no such overhead, and a LiteRT interpreter runs one image with
-none of TensorFlow's dispatch. TensorFlow is imported only by what needs it: `LitePredictor` (a
-version's `model.tflite`) starts without it. Measured costs: BENCHMARKS.md.
+Serving (the dashboard, `python -m digits predict/evaluate`) runs `LitePredictor` on the export
+written beside every version's `model.keras`; TensorFlow is imported only by training processes
+(`Predictor`, for a model still in memory) and by `to_tflite`, which writes the export.
+`model.predict` sets up a whole data pipeline per call; a LiteRT interpreter of a fixed batch
+size has none of that overhead. Measured costs: BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 LOW_CONFIDENCE = 0.6  # below this the UI and CLI say the model is unsure
-EVAL_BATCH = 1000
+EVAL_BATCH = 1000  # images per TensorFlow call (training processes)
+LITE_BATCH = 200   # images per LiteRT call: activation memory grows with it (the server's RSS), speed hardly
 
 
 @dataclass(frozen=True)
@@ -84,26 +86,48 @@ def _converted(folded) -> bytes:
         return tf.lite.TFLiteConverter.from_keras_model(folded).convert()
 
 
-class SingleImageInterpreter:
-    """A TFLite flatbuffer run by LiteRT, one image per call: for a single 28x28 image it beats
-    even a compiled TensorFlow call, whose dispatch alone costs more. LiteRT is its own small
-    runtime and imports far faster than TensorFlow (figures in BENCHMARKS.md)."""
+class LiteInterpreter:
+    """A TFLite flatbuffer run by LiteRT for a fixed batch size: for one 28x28 image it beats even
+    a compiled TensorFlow call, whose dispatch alone costs more, and for a batch it needs no
+    TensorFlow at all. LiteRT is its own small runtime and imports far faster than TensorFlow
+    (figures in BENCHMARKS.md). A full-integer (int8) model is fed and read through its
+    quantisation parameters, so callers always pass and get float32."""
 
-    def __init__(self, flatbuffer: bytes):
+    def __init__(self, flatbuffer: bytes, batch: int = 1):
         from ai_edge_litert.interpreter import Interpreter
 
         self._interpreter = Interpreter(model_content=flatbuffer, num_threads=min(2, os.cpu_count() or 1))
+        source = self._interpreter.get_input_details()[0]
+        if source["shape"][0] != batch:
+            self._interpreter.resize_tensor_input(source["index"], [batch, *source["shape"][1:]])
         self._interpreter.allocate_tensors()
-        self._source = self._interpreter.get_input_details()[0]["index"]
-        self._target = self._interpreter.get_output_details()[0]["index"]
+        self._source = self._interpreter.get_input_details()[0]
+        self._target = self._interpreter.get_output_details()[0]
         self._lock = threading.Lock()  # an interpreter serves one call at a time
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        """float32 [1, 28, 28, 1] -> float32 [1, 10]."""
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        """float32 [batch, 28, 28, 1] in [0, 1] -> float32 [batch, 10]."""
         with self._lock:
-            self._interpreter.set_tensor(self._source, image)
+            self._interpreter.set_tensor(self._source["index"], _quantised(images, self._source))
             self._interpreter.invoke()
-            return self._interpreter.get_tensor(self._target).copy()
+            return _dequantised(self._interpreter.get_tensor(self._target["index"]), self._target)
+
+
+def _quantised(values: np.ndarray, details: dict) -> np.ndarray:
+    """float32 -> the tensor's dtype: unchanged for a float model, q = x / scale + zero point for int8/uint8."""
+    dtype = details["dtype"]
+    if dtype == np.float32:
+        return values
+    scale, zero = details["quantization"]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(values / scale + zero), info.min, info.max).astype(dtype)
+
+
+def _dequantised(values: np.ndarray, details: dict) -> np.ndarray:
+    if details["dtype"] == np.float32:
+        return values.copy()
+    scale, zero = details["quantization"]
+    return (values.astype(np.float32) - zero) * scale
 
 
 class _Predicting:
@@ -128,23 +152,42 @@ class _Predicting:
 
 
 class LitePredictor(_Predicting):
-    """A version's `model.tflite` alone, without TensorFlow: how the Predict page and the CLI's
-    `predict` start in well under a second. For batches, use `Predictor`."""
+    """A version's `model.tflite` (or `model_int8.tflite`) run by LiteRT and NumPy, without
+    TensorFlow: how the dashboard and the CLI predict, read and evaluate. One image goes through an
+    interpreter of batch 1; a batch in chunks of LITE_BATCH through a second interpreter resized
+    to that batch (the last chunk padded), made on the first batch call."""
 
     def __init__(self, flatbuffer: bytes):
-        self._single = SingleImageInterpreter(flatbuffer)
+        self.flatbuffer = flatbuffer
+        self._single = LiteInterpreter(flatbuffer, 1)
+        self._batched: LiteInterpreter | None = None
+        self._batched_lock = threading.Lock()
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """images: [N, 28, 28] (or [N, 28, 28, 1]) in [0, 1], ink = 1 -> float32 [N, 10]."""
-        images = np.asarray(images, dtype=np.float32).reshape(-1, 1, 28, 28, 1)
-        return np.concatenate([self._single(image) for image in images]) if len(images) \
-            else np.zeros((0, 10), np.float32)
+        images = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28, 1)
+        if len(images) <= 1:
+            return self._single(images) if len(images) else np.zeros((0, 10), np.float32)
+        batched = self._batch_interpreter()
+        out = []
+        for start in range(0, len(images), LITE_BATCH):
+            chunk = images[start:start + LITE_BATCH]  # [<=LITE_BATCH, 28, 28, 1]
+            padded = np.concatenate([chunk, np.zeros((LITE_BATCH - len(chunk), 28, 28, 1), np.float32)]) \
+                if len(chunk) < LITE_BATCH else chunk
+            out.append(batched(padded)[:len(chunk)])
+        return np.concatenate(out)
+
+    def _batch_interpreter(self) -> LiteInterpreter:
+        with self._batched_lock:
+            if self._batched is None:
+                self._batched = LiteInterpreter(self.flatbuffer, LITE_BATCH)
+            return self._batched
 
 
 class Predictor(_Predicting):
-    """A model with two compiled paths: TensorFlow for batches (GPU when present) and, for one
-    image, a LiteRT interpreter of the model converted on first use (for a single 28x28 image
-    no accelerator beats that).
+    """An in-memory Keras model run by one traced TensorFlow function (GPU when present): for
+    training processes, which hold TensorFlow anyway (per-epoch evaluation, benchmarks). Serving
+    uses `LitePredictor` on the version's export instead.
     It holds a snapshot of the weights taken when it is made: make a new one after training."""
 
     def __init__(self, model):
@@ -156,44 +199,54 @@ class Predictor(_Predicting):
             lambda x: fast(x, training=False),
             input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)],
         ).get_concrete_function()  # a concrete function skips the per-call signature matching
-        self._forward(tf.zeros([1, 28, 28, 1]))  # trace now, not on the first user's click
-        self._folded = fast
-        self._single = None  # built on the first single-image call: batch-only users skip it
-        self._single_lock = threading.Lock()
+        self._forward(tf.zeros([1, 28, 28, 1]))  # trace now, not on the first call
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """images: [N, 28, 28] (or [N, 28, 28, 1]) in [0, 1], ink = 1 -> float32 [N, 10]."""
         import tensorflow as tf
 
         images = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28, 1)
-        if len(images) == 1 and self.single_image_path() is not None:
-            return self._single(images)
         out = [self._forward(tf.constant(images[i:i + EVAL_BATCH])).numpy()
                for i in range(0, len(images), EVAL_BATCH)]
         return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
 
-    def single_image_path(self) -> SingleImageInterpreter | None:
-        """The LiteRT interpreter for one image, converting the model on first use,
-        or None when it cannot be converted (then TensorFlow serves single images too)."""
-        if self._single is None:
-            with self._single_lock:
-                if self._single is None:
-                    try:
-                        self._single = SingleImageInterpreter(_converted(self._folded))
-                    except Exception as err:  # noqa: BLE001 - any converter failure means the slower path
-                        warnings.warn(f"single-image fast path unavailable, using TensorFlow: {err}", stacklevel=2)
-                        self._single = False
-        return self._single or None
 
+def version_predictor(store, version: str | None = None) -> LitePredictor:
+    """A version's LiteRT predictor, in this process without TensorFlow. A version saved without a
+    usable `model.tflite` (none, damaged, or older than its model.keras) gets one first from
+    `python -m digits export` in a child process, so TensorFlow never enters this one.
+    Raises StoreError like `store.load` when the version is unknown, broken or cannot be exported."""
+    from digits.store import StoreError
 
-def single_image_predictor(store, version: str | None = None) -> _Predicting:
-    """The quickest predictor to start for one image at a time: the version's `model.tflite`
-    through LiteRT (TensorFlow is not even imported), or the Keras model for a version saved
-    without one or whose `model.tflite` is unusable. Raises StoreError like `store.load`."""
     flatbuffer = store.tflite(version)
     if flatbuffer is not None:
         try:
             return LitePredictor(flatbuffer)
-        except Exception as err:  # noqa: BLE001 - a damaged flatbuffer: the Keras model still works
-            warnings.warn(f"version {version!r}: model.tflite is unusable ({err}); using model.keras", stacklevel=2)
-    return Predictor(store.load(version))
+        except Exception as err:  # noqa: BLE001 - a flatbuffer LiteRT refuses: export it again
+            warnings.warn(f"version {version!r}: model.tflite is unusable ({err}); exporting it again",
+                          stacklevel=2)
+    export_in_child(store, store.active() if version is None else version)
+    flatbuffer = store.tflite(version)
+    if flatbuffer is None:
+        raise StoreError(f"version {version!r}: model.tflite was exported but still does not match its meta.json")
+    try:
+        return LitePredictor(flatbuffer)
+    except Exception as err:  # noqa: BLE001 - even a fresh export is refused
+        raise StoreError(f"version {version!r}: LiteRT cannot run its model.tflite ({err})") from err
+
+
+def export_in_child(store, version: str) -> None:
+    """`python -m digits export --model VERSION` in a child process (TensorFlow stays out of this one)."""
+    import subprocess
+    import sys
+
+    from digits.data import PROJECT_ROOT
+    from digits.store import StoreError
+
+    result = subprocess.run([sys.executable, "-m", "digits", "export", "--model", version], cwd=PROJECT_ROOT,
+                            capture_output=True, text=True, env={**os.environ, "DIGITS_STORE": str(store.root)})
+    if result.returncode != 0:
+        reason = (result.stderr.strip().splitlines() or ["no message"])[-1].removeprefix("error: ")
+        # The child's own StoreError already names the version and what is wrong with it.
+        raise StoreError(reason if reason.startswith(f"version {version!r}") else
+                         f"version {version!r} has no usable model.tflite and exporting one failed: {reason}")

@@ -11,6 +11,7 @@ store elsewhere still has it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -225,6 +226,18 @@ class ModelStore:
         _atomic_write_bytes(target, flatbuffer)
         _atomic_write_text(info.path / "meta.json", json_text(
             {**info.meta, "tflite": tflite_record(info.path / "model.keras", flatbuffer)}))
+        self.refresh_index()
+        return target
+
+    def add_int8(self, version: str, flatbuffer: bytes, record: dict) -> Path:
+        """Give a version its `model_int8.tflite` (see digits.quantize): the file, then `record`
+        (its parity check, size and speed) with its digests under "int8" in meta.json."""
+        info = self.usable(version)
+        target = info.path / INT8_FILE
+        _atomic_write_bytes(target, flatbuffer)
+        _atomic_write_text(info.path / "meta.json", json_text(
+            {**info.meta, "int8": {**tflite_record(info.path / "model.keras", flatbuffer), **record}}))
+        self.refresh_index()
         return target
 
     def _remove_stale_temporaries(self, parent: Path) -> None:
@@ -250,6 +263,68 @@ class ModelStore:
             if (self.root / name).is_file() and (self.root / name).read_text().strip() == version:
                 (self.root / name).unlink(missing_ok=True)
 
+    # -- per-version cache files (results fixed for a version; see digits.results) ------------
+    def read_cache(self, version: str, name: str) -> bytes | None:
+        """A cache file beside a version (None when it has none); its reader checks its digest."""
+        validate_cache_name(name)
+        try:
+            return (self.path(version) / name).read_bytes()
+        except OSError:
+            return None
+
+    def write_cache(self, version: str, name: str, data: bytes) -> None:
+        """Replace a cache file beside a version in one step (readers see the old file or the new)."""
+        validate_cache_name(name)
+        folder = self.path(version)
+        if not folder.is_dir():
+            raise StoreError(f"unknown version {version!r}")
+        _atomic_write_bytes(folder / name, data)
+
+    # -- the index: what listing needs, without parsing every meta.json --------------------------
+    def catalog(self) -> list[VersionInfo]:
+        """Every version as `list()` gives it, but each `meta` cut down to what a listing shows
+        (INDEX_FIELDS), read from `<root>/.index/versions.json`. The index is rebuilt whenever the
+        store's folder changed since it was written (a version saved, renamed into place or
+        deleted changes the folder's modification time), so its cost does not grow with the
+        number of versions between changes."""
+        index = self.root / INDEX_DIR / INDEX_FILE
+        if self.root.is_dir() and not index.parent.is_dir():
+            with contextlib.suppress(OSError):  # once: creating it changes the store folder's time stamp
+                index.parent.mkdir()
+        stamp = self._index_stamp()
+        try:
+            data = json.loads(index.read_text())
+            if data.get("stamp") != stamp or data.get("format") != INDEX_FORMAT:
+                raise ValueError("stale")
+            entries = data["versions"]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            entries = self._rebuild_index(stamp)
+        active = self.active()
+        return [VersionInfo(e["id"], self.path(e["id"]), e["meta"], e["error"], e["id"] == active)
+                for e in entries]
+
+    def refresh_index(self) -> None:
+        """Rebuild the index now: after a change inside a version's folder (a new export)."""
+        self._rebuild_index(self._index_stamp())
+
+    def _index_stamp(self) -> list[int]:
+        stamps = []
+        for path in (self.root, SHIPPED_DIR / "meta.json", SHIPPED_DIR / "model.keras"):
+            try:
+                stamps.append(path.stat().st_mtime_ns)
+            except OSError:
+                stamps.append(0)
+        return stamps
+
+    def _rebuild_index(self, stamp: list[int]) -> list[dict]:
+        # `stamp` was taken before the scan: a change during it makes the next read rebuild again.
+        entries = [{"id": info.id, "meta": _summary(info.meta), "error": info.error} for info in self.list()]
+        if self.root.is_dir():
+            with contextlib.suppress(OSError):  # a read-only store still lists, only slower
+                _atomic_write_text(self.root / INDEX_DIR / INDEX_FILE, json.dumps(
+                    {"format": INDEX_FORMAT, "stamp": stamp, "versions": entries}))
+        return entries
+
     def meta(self, version: str) -> dict:
         info = self.info(version)
         if info.meta is None:
@@ -261,6 +336,29 @@ def task_of(meta: dict | None) -> str:
     """What a version's meta.json says it does: "number", or "digit" (also when it says nothing)."""
     task = (meta or {}).get("task", DIGIT_TASK)
     return task if task in ACTIVE_FILE else DIGIT_TASK
+
+
+INT8_FILE = "model_int8.tflite"  # full-integer export for phones (python -m digits export --int8)
+INDEX_DIR, INDEX_FILE, INDEX_FORMAT = ".index", "versions.json", 1
+# What a listing shows of each version's meta.json (the Models page's table, the version pickers).
+INDEX_FIELDS = ("preset", "task", "config", "created", "train_seconds", "architecture", "tflite", "int8")
+INDEX_TEST_FIELDS = ("accuracy", "confusion_4_9")
+CACHE_NAME = re.compile(r"^[a-z0-9_]+\.(npz|json)$")
+
+
+def validate_cache_name(name: str) -> str:
+    if not CACHE_NAME.match(name) or name == "meta.json":
+        raise StoreError(f"invalid cache file name {name!r}")
+    return name
+
+
+def _summary(meta: dict | None) -> dict | None:
+    if meta is None:
+        return None
+    summary = {key: meta[key] for key in INDEX_FIELDS if key in meta}
+    if isinstance(meta.get("test"), dict):
+        summary["test"] = {key: meta["test"][key] for key in INDEX_TEST_FIELDS if key in meta["test"]}
+    return summary
 
 
 def tflite_record(model_file: Path, flatbuffer: bytes) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import platform
@@ -16,13 +17,13 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-from digits import personal
+from digits import distribution, personal
 from digits.augment import AugmentSettings, augment_batch
 from digits.config import TrainConfig
 from digits.data import NUM_CLASSES, Mnist, Split, load_mnist
-from digits.evaluation import evaluate
 from digits.model import build_model
-from digits.predict import Predictor, to_tflite
+from digits.predict import LitePredictor, Predictor, to_tflite
+from digits.results import RESULTS_FILE, compute_results, encode
 from digits.runs import Cancelled, EventLog
 from digits.store import ModelStore, tflite_record, write_json
 
@@ -122,6 +123,112 @@ def _current_lr(model) -> float:
     return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
 
+def fit(config: TrainConfig, train_split: Split, validation: Split, mode: str, log, cancel: threading.Event,
+        store: ModelStore):
+    """Train a fresh model (or fine-tune `config.from_version` of `store`) under the `mode`'s
+    tf.distribute strategy (digits.distribution), its progress going to `log`. model.fit for one
+    machine; the custom loop below across machines.
+    -> (the model, the LiveLog holding its epoch history)."""
+    strategy = distribution.make_strategy(mode)
+    replicas = strategy.num_replicas_in_sync
+    devices = distribution.devices(strategy)
+    print(f"training on {', '.join(devices)} ({replicas} replica(s), --distribute {mode})", flush=True)
+    log.emit("device", devices=devices, replicas=replicas, distribute=mode)
+    config = distribution.scaled(config, replicas)  # the global batch and learning rate
+    steps = math.ceil(len(train_split) / config.batch_size)
+    with strategy.scope():  # the model's and optimizer's variables are the strategy's
+        parent = store.load(config.from_version) if config.from_version else None
+        model = compiled_model(config, steps, parent)
+    live = LiveLog(log, cancel, steps)
+    if mode == "multiworker":
+        fit_across_workers(strategy, model, config, train_split, validation, live)
+        return model, live
+    model.fit(make_dataset(train_split, config, training=True), epochs=config.epochs,
+              validation_data=make_dataset(validation, config, training=False),
+              callbacks=[live], verbose=1 if sys.stdout.isatty() else 2,
+              shuffle=False)  # the dataset reshuffles itself every epoch
+    return model, live
+
+
+def fit_across_workers(strategy, model: keras.Model, config: TrainConfig, train_split: Split, validation: Split,
+                       live: LiveLog) -> None:
+    """The training loop for MultiWorkerMirroredStrategy: each worker reads its own shard of the
+    training images, each replica runs one step on its part of the global batch, and the gradients
+    are all-reduced. Every worker prints its steps; LiveLog writes the event log (the chief's)."""
+    global_batch = config.batch_size
+
+    def shard(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        part = Split(train_split.images[context.input_pipeline_id::context.num_input_pipelines],
+                     train_split.labels[context.input_pipeline_id::context.num_input_pipelines])
+        per_replica = dataclasses.replace(config, batch_size=context.get_per_replica_batch_size(global_batch))
+        return make_dataset(part, per_replica, training=True).repeat()  # every worker takes `steps` steps
+
+    batches = iter(strategy.distribute_datasets_from_function(shard))
+    loss_function = keras.losses.CategoricalCrossentropy(reduction=None)
+
+    def replica_step(images, targets, weights):
+        with tf.GradientTape() as tape:
+            probabilities = model(images, training=True)                  # [B/replicas, 10]
+            per_image = loss_function(targets, probabilities) * weights    # [B/replicas]
+            loss = tf.nn.compute_average_loss(per_image, global_batch_size=global_batch)
+        gradients = tape.gradient(loss, model.trainable_variables)
+        model.optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        right = tf.reduce_sum(tf.cast(tf.argmax(probabilities, 1) == tf.argmax(targets, 1), tf.float32))
+        return loss, right, tf.cast(tf.shape(images)[0], tf.float32)
+
+    @tf.function
+    def step(iterator):
+        per_replica = strategy.run(replica_step, args=next(iterator))
+        return [strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None) for value in per_replica]
+
+    kind, index = distribution.cluster_role()
+    live.set_model(model)
+    for epoch in range(config.epochs):
+        live.on_epoch_begin(epoch)
+        loss_sum = right = seen = 0.0
+        last_print = 0.0
+        for number in range(1, live.steps + 1):
+            loss, step_right, step_seen = (float(value) for value in step(batches))
+            loss_sum, right, seen = loss_sum + loss, right + step_right, seen + step_seen
+            logs = {"loss": loss_sum / number, "accuracy": right / seen}
+            live.on_train_batch_end(number - 1, logs)
+            if time.time() - last_print >= BATCH_EVENT_SECONDS or number in (1, live.steps):
+                last_print = time.time()
+                print(f"[{kind} {index}] epoch {epoch + 1}/{config.epochs} step {number}/{live.steps} "
+                      f"loss {logs['loss']:.4f} accuracy {logs['accuracy']:.4f}", flush=True)
+            if live.cancel.is_set():
+                return
+        live.on_epoch_end(epoch, {**logs, **validation_metrics(model, validation)})
+
+
+def validation_metrics(model: keras.Model, validation: Split) -> dict:
+    """Unweighted loss and accuracy on the validation images (each worker computes them alike)."""
+    probabilities = Predictor(model).probabilities(validation.images.astype(np.float32) / 255.0)
+    labels = validation.labels.astype(np.int64)
+    picked = np.clip(probabilities[np.arange(len(labels)), labels], 1e-7, 1.0)
+    return {"val_loss": float(-np.log(picked).mean()),
+            "val_accuracy": float((probabilities.argmax(axis=1) == labels).mean())}
+
+
+class PrintedLog:
+    """The event log of a worker that is not the chief: its events go to its own stdout only."""
+
+    def emit(self, event: str, **fields) -> None:
+        if event in ("epoch", "device"):
+            print(json.dumps({"event": event, **fields}, default=float), flush=True)
+
+
+def train_worker(config: TrainConfig, mode: str, data_dir: str | None = None) -> None:
+    """A worker that is not the chief: takes part in every step, writes nothing to the store."""
+    data = load_mnist(data_dir)
+    train_split = Split(data.train.images[:config.limit], data.train.labels[:config.limit]) \
+        if config.limit else data.train
+    samples = personal.samples_for(config)  # the same mix as the chief's (same seed)
+    if samples is not None:
+        train_split, _ = personal.mixed(train_split, samples, config.samples_share)
+    fit(config, train_split, data.validation, mode, PrintedLog(), threading.Event(), ModelStore())
+
+
 @dataclass(frozen=True)
 class RunContext:
     """What one training run writes to and answers to: the store and the version id it saves,
@@ -133,15 +240,16 @@ class RunContext:
     cancel: threading.Event
     command: str                   # the command line that reproduces the run, kept in meta.json
     ship: bool = False             # overwrite the shipped default instead of adding a version
+    distribute: str = "none"       # a digits.distribution mode
 
 
 def train(config: TrainConfig, store: ModelStore, run_id: str, cancel: threading.Event | None = None,
           data: Mnist | None = None, data_dir: str | None = None, command: str | None = None,
-          ship: bool = False) -> Path:
+          ship: bool = False, distribute: str = "none") -> Path:
     """Train, evaluate and save one version named `run_id`; events go to the run's log.
     Raises Cancelled (nothing saved) when `cancel` is set; any error is logged as 'failed'."""
     run = RunContext(config, store, run_id, EventLog(store.runs_dir / run_id), cancel or threading.Event(),
-                     command or "python train.py " + " ".join(config.to_argv()), ship)
+                     command or "python train.py " + " ".join(config.to_argv()), ship, distribute)
     run.log.emit("start", pid=os.getpid(), config=config.to_dict())
     try:
         run.log.emit("data")
@@ -172,50 +280,51 @@ def _train(run: RunContext, data: Mnist) -> Path:
         train_split, repeats = personal.mixed(train_split, samples, config.samples_share)
     _check(run.cancel)
 
-    steps = math.ceil(len(train_split) / config.batch_size)
-    parent = run.store.load(config.from_version) if config.from_version else None
-    model = compiled_model(config, steps, parent)
-    live = LiveLog(log, run.cancel, steps)
-    model.fit(make_dataset(train_split, config, training=True), epochs=config.epochs,
-              validation_data=make_dataset(data.validation, config, training=False),
-              callbacks=[live], verbose=1 if sys.stdout.isatty() else 2,
-              shuffle=False)  # the dataset reshuffles itself every epoch
+    model, live = fit(config, train_split, data.validation, run.distribute, log, run.cancel, run.store)
     _check(run.cancel)
     train_seconds = time.time() - started
 
     log.emit("evaluating")
-    evaluation = evaluate(Predictor(model), data.test.images, data.test.labels)
-    report = evaluation.report()
-    details = {
+    inference_model = _without_optimizer(model, model.name)
+    flatbuffer = to_tflite(inference_model)  # for LiteRT: serving never imports TensorFlow
+    # The test-set results of what is served (the export), kept beside the version (digits.results).
+    results = compute_results(LitePredictor(flatbuffer), data.test)
+    report = results.evaluation.report()
+    meta = {
+        "id": run.run_id,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "preset": config.preset,
+        "config": config.to_dict(),
         "augmentation": dataclasses.asdict(AugmentSettings()) if config.augment else None,
         "architecture": {"name": model.name, "parameters": int(model.count_params()),
                          "input": "float32 [N, 28, 28, 1] in [0, 1], ink = 1",
                          "output": "softmax [N, 10]"},
         "data": {"source": str(data.source), "sha256": data.digests, "train_images": mnist_images,
                  "validation_images": len(data.validation), "test_images": len(data.test)},
+        "history": live.history,
+        "test": report,
+        "train_seconds": round(train_seconds, 1),
+        "versions": _versions(),
+        "command": run.command,
     }
     if config.from_version or samples is not None:
-        details["fine_tune"] = personal.fine_tune_record(
+        meta["fine_tune"] = personal.fine_tune_record(
             config, samples, repeats, run.store.meta(config.from_version) if config.from_version else None)
-    return save_version(run, model, details, live.history, report, train_seconds)
+    return save_version(run, inference_model, flatbuffer, meta, {RESULTS_FILE: encode(results)})
 
 
-def save_version(run: RunContext, model: keras.Model, details: dict, history: list[dict], report: dict,
-                 train_seconds: float) -> Path:
-    """Write the trained model (without optimizer), its LiteRT export and its meta.json (what every
-    version records, with the task's `details`) as the run's version in one atomic step; activate
-    it when asked."""
-    meta = {"id": run.run_id, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "preset": run.config.preset,
-            "config": run.config.to_dict(), **details, "history": history, "test": report,
-            "train_seconds": round(train_seconds, 1), "versions": _versions(), "command": run.command}
+def save_version(run: RunContext, inference_model: keras.Model, flatbuffer: bytes, meta: dict,
+                 files: dict[str, bytes]) -> Path:
+    """Write the model (without optimizer), its LiteRT export, `files` and meta.json as the run's
+    version in one atomic step; activate it when asked."""
     _check(run.cancel)
     run.log.emit("saving")
-    inference_model = _without_optimizer(model, model.name)
-    flatbuffer = to_tflite(inference_model)  # for LiteRT: the Predict page starts without TensorFlow
 
     def write(folder: Path) -> None:
         inference_model.save(folder / "model.keras")
         (folder / "model.tflite").write_bytes(flatbuffer)
+        for name, data in files.items():
+            (folder / name).write_bytes(data)
         write_json(folder / "meta.json", {**meta, "tflite": tflite_record(folder / "model.keras", flatbuffer)})
         _check(run.cancel)  # still in the temporary folder: a cancel here leaves the store untouched
 

@@ -149,7 +149,8 @@ def test_clear_gives_a_new_empty_canvas(open_page, canvas, test_split):
 
 
 def test_upload_predicts_a_photo_and_explains_a_bad_file(open_page, canvas, test_split):
-    app = open_page()
+    assert not open_page().get("file_uploader"), "the hidden upload tab did work"
+    app = open_page(predict_tab="Upload a photo or scan")
     upload_tab = app.tabs[1]
     upload_tab.file_uploader[0].set_value(("seven.png", photo_png(first_image_of(test_split, 7)), "image/png"))
     app.run()
@@ -341,7 +342,7 @@ def test_models_lists_versions_shows_broken_ones_activates_and_deletes_with_conf
     assert app.get("popover")[0].proto.popover.disabled
     assert any(button.label == "Download .keras" for button in app.get("download_button"))
 
-    app.selectbox[0].set_value(copied_default).run()
+    app.selectbox(key="models_version").set_value(copied_default).run()
     next(b for b in app.button if b.label == "Make active").click().run()
     assert store.active() == copied_default
     assert f"`{copied_default}` is now the active model." in texts(app.success)
@@ -354,15 +355,35 @@ def test_models_lists_versions_shows_broken_ones_activates_and_deletes_with_conf
     assert copied_default not in store.ids() and store.active() == DEFAULT_VERSION
     assert f"Deleted `{copied_default}`." in texts(app.success)
 
-    app.selectbox[0].set_value("broken").run()
+    app.selectbox(key="models_version").set_value("broken").run()
     assert next(b for b in app.button if b.label == "Make active").disabled
+
+
+def test_models_sorts_the_whole_store_and_shows_it_a_page_at_a_time(open_page, store):
+    meta = json.loads((SHIPPED_DIR / "meta.json").read_text())
+    for i in range(60):  # hard links: 60 versions cost no disk
+        folder = store.root / f"v{i:02d}"
+        folder.mkdir(parents=True)
+        for name in ("model.keras", "model.tflite"):
+            os.link(SHIPPED_DIR / name, folder / name)
+        (folder / "meta.json").write_text(json.dumps({**meta, "test": {**meta["test"], "accuracy": i / 100}}))
+    app = open_page("models")
+    shown = [row["version"] for row in app.dataframe[0].value.to_dict("records")]
+    assert len(shown) == 50
+    app.selectbox(key="models_sort").set_value("test accuracy").run()
+    app.toggle(key="models_descending").set_value(False).run()
+    shown = [row["version"] for row in app.dataframe[0].value.to_dict("records")]
+    assert shown[:3] == ["v00", "v01", "v02"] and len(shown) == 50
+    app.number_input(key="models_page").set_value(2).run()
+    shown = [row["version"] for row in app.dataframe[0].value.to_dict("records")]
+    assert shown == [f"v{i}" for i in range(50, 60)] + [DEFAULT_VERSION]  # the default's 99.6% last
 
 
 # -- what a page costs ------------------------------------------------------------------------------
 NO_TENSORFLOW = """
 import sys
 from streamlit.testing.v1 import AppTest
-for page in ("train", "models"):
+for page in ("predict", "train", "evaluate", "models"):
     app = AppTest.from_file(sys.argv[1], default_timeout=60)
     app.switch_page(f"app_pages/{page}.py").run()
     assert not app.exception, app.exception
@@ -371,7 +392,7 @@ print("tensorflow" in sys.modules)
 """
 
 
-def test_the_train_and_models_pages_never_import_tensorflow(store):
+def test_no_page_imports_tensorflow(store):
     result = subprocess.run([sys.executable, "-c", NO_TENSORFLOW, APP], cwd=ROOT, capture_output=True, text=True,
                             env={**os.environ, "DIGITS_STORE": str(store.root)}, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]

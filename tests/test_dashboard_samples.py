@@ -61,7 +61,7 @@ def test_nothing_is_saved_until_asked_then_right_and_wrong_keep_the_sample(open_
 
 
 def test_an_uploaded_photo_can_be_kept_with_its_label(open_page, canvas, samples, mnist):
-    app = open_page()
+    app = open_page(predict_tab="Upload a photo or scan")
     seven = mnist.test.images[int(np.flatnonzero(mnist.test.labels == 7)[0])]
     app.tabs[1].file_uploader[0].set_value(("seven.png", photo_png(seven), "image/png")).run()
     buttons(app.tabs[1], "Right")[0].click().run()

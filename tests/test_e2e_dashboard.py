@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -30,14 +31,20 @@ def e2e_store(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def app_url(e2e_store, request):
-    """A real dashboard server on its own port and store; stopped, with any run it started, at the end."""
+def dashboard(e2e_store, request):
+    """A real dashboard server on its own port and store: (its URL, its process); stopped, with
+    any run it started, at the end."""
     url, server = start_dashboard(e2e_store, f"{request.module.__name__}-streamlit.log")
     try:
-        yield url
+        yield url, server
     finally:
         stop_training(e2e_store)
         stop_process_group(server)
+
+
+@pytest.fixture(scope="module")
+def app_url(dashboard):
+    return dashboard[0]
 
 
 @pytest.fixture(scope="module")
@@ -151,3 +158,48 @@ def test_evaluate_shows_the_confusion_matrix_and_a_clicked_cell_s_images(app_url
     cell = settled_box(page, matrix.locator(".scatterlayer .point").nth(true * 10 + predicted))  # row-major
     page.mouse.click(cell["x"] + cell["width"] / 2, cell["y"] + cell["height"] / 2)
     expect(page.get_by_text(f"test images of a {true} predicted as {predicted}")).to_be_visible()
+
+
+def test_the_server_never_imports_tensorflow_whatever_is_visited(dashboard, page, e2e_store, tmp_path):
+    """Last in this module: after every page and feature above (drawing, uploading, a training run,
+    evaluation, the Models page) and, again here, the Evaluate page of the freshly trained version
+    beside the default and every download, TensorFlow's libraries were never loaded into the
+    server process: it serves everything through LiteRT."""
+    url, server = dashboard
+    page.goto(url)
+    canvas = page.locator("canvas.upper-canvas")
+    draw_strokes(page, canvas, DIGIT_STROKES[1])
+    expect(metric_value(page, "Prediction")).to_have_text("1")
+    page.get_by_role("tab", name="Upload a photo or scan").click()
+    photo = tmp_path / "seven.png"
+    from digits.data import load_test
+
+    split = load_test()
+    photo.write_bytes(photo_png(split.images[int((split.labels == 7).argmax())]))
+    upload_panel = page.get_by_role("tabpanel").filter(has=page.locator('[data-testid="stFileUploader"]'))
+    upload_panel.locator('input[type="file"]').set_input_files(photo)
+    expect(metric_value(upload_panel, "Prediction")).to_have_text("7")
+
+    page.goto(f"{url}/train")
+    expect(page.get_by_role("button", name="Start")).to_be_visible()
+    page.goto(f"{url}/evaluate")
+    expect(page.locator(".js-plotly-plot").filter(has_text="Confusion matrix").first).to_be_visible()
+    fresh = [version for version in e2e_store.ids() if version != "default"]
+    if fresh:  # the training test's version, evaluated beside the default (its results were kept at save time)
+        page.locator('[data-testid="stMultiSelect"]').click()
+        page.get_by_role("option", name=re.compile(re.escape(fresh[0]))).click()
+        page.keyboard.press("Escape")
+        expect(page.locator(".js-plotly-plot").filter(has_text="Confusion matrix")).to_have_count(2)
+    expect(page.locator(".js-plotly-plot").filter(has_text="thick strokes").first).to_be_visible()
+
+    page.goto(f"{url}/models")
+    for label in ("Download .keras", "Download .tflite"):
+        with page.expect_download() as download:
+            page.get_by_role("button", name=label).click()
+        assert download.value.suggested_filename.startswith("digits-")
+    wait_until_app_idle(page)
+
+    maps = (Path("/proc") / str(server.pid) / "maps").read_text()
+    loaded = sorted({line.split()[-1] for line in maps.splitlines() if "/tensorflow/" in line or "/keras/" in line})
+    assert not loaded, f"the dashboard server loaded TensorFlow: {loaded[:5]}"
+    assert "ai_edge_litert" in maps, "the server never ran a model (LiteRT not loaded), so this proves nothing"

@@ -39,16 +39,6 @@ def test_the_folded_inference_model_computes_the_same_function(mnist):
     np.testing.assert_allclose(folded(x, training=False), model(x, training=False), atol=1e-5)
 
 
-def test_single_image_fast_path_agrees_with_the_batch_path(shipped_predictor, mnist):
-    import numpy as np
-
-    images = mnist.test.images[:20].astype("float32") / 255
-    batch = shipped_predictor.probabilities(images)
-    single = np.concatenate([shipped_predictor.probabilities(image[None]) for image in images])
-    np.testing.assert_allclose(single, batch, atol=1e-5)
-    assert shipped_predictor.single_image_path() is not None, "the TFLite single-image path is in use"
-
-
 @pytest.mark.parametrize("variant", ["original", "inverted", "coloured background", "thick strokes", "thin strokes",
                                      "rotated ±15°"])
 def test_shipped_default_reaches_99_percent_on_every_variant_with_the_projects_preparation(

@@ -49,7 +49,21 @@ def test_short_run_produces_a_loadable_version_with_meta_and_event_log(store, mn
     np.testing.assert_allclose(LitePredictor(flatbuffer).probabilities(images),
                                Predictor(store.load("quick")).probabilities(images), atol=1e-5)
 
-    kinds = [e["event"] for e in read_events(store.runs_dir / "quick")]
+    # Its results (test set, variants) were kept at save time, for the export that serves it.
+    import hashlib
+
+    from digits.results import read_results
+    from digits.variants import VARIANTS
+
+    kept = read_results(store, "quick")
+    assert kept is not None and kept.model_sha256 == hashlib.sha256(flatbuffer).hexdigest()
+    assert list(kept.variants) == list(VARIANTS) and kept.evaluation.accuracy == meta["test"]["accuracy"]
+
+    events = read_events(store.runs_dir / "quick")
+    [device] = [e for e in events if e["event"] == "device"]
+    assert device["replicas"] == 1 and device["distribute"] == "none" and "CPU" in device["devices"][0]
+    assert "training on /device:CPU:0" in result.stdout
+    kinds = [e["event"] for e in events]
     assert kinds[0] == "start" and kinds[-1] == "done"
     assert kinds.count("epoch") == 1 and "evaluating" in kinds and "saving" in kinds
     assert run_status(store, "quick").state == "done"

@@ -6,12 +6,12 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard.number_view import numbers_section
-from dashboard.common import (ROBUSTNESS_IMAGES, enlarged, model_store, test_evaluation, test_set,
-                              usable_versions, variant_result, version_label, warn_unusable)
+from dashboard.common import (enlarged, model_store, test_set, usable_versions, version_label, version_results,
+                              warn_unusable)
 from dashboard.samples_view import show_writer_results
 from digits.data import DataError
+from digits.results import ROBUSTNESS_IMAGES
 from digits.store import StoreError
-from digits.variants import VARIANTS
 
 GALLERY_SIZE = 24
 GALLERY_IMAGE_SIDE = 96
@@ -60,22 +60,8 @@ def show_gallery(version: str, evaluation, true: int, predicted: int) -> None:
                       for i in shown])
 
 
-def show_robustness(versions: list[str]) -> None:
-    progress = st.empty()
-    results = {}
-    steps = len(versions) * len(VARIANTS)
-    for number, version in enumerate(versions):
-        try:
-            results[version] = {}
-            for done, variant in enumerate(VARIANTS, number * len(VARIANTS)):
-                progress.progress(done / steps, text=f"Testing {version} on {variant} images…")
-                results[version][variant] = variant_result(version, variant)
-        except StoreError as err:  # deleted, or replaced by a broken file, since it was evaluated above
-            del results[version]
-            st.error(f"Cannot test `{version}` on the variants: {err}")
-    progress.empty()
-    if not results:
-        return
+def show_robustness(results: dict[str, dict[str, dict]]) -> None:
+    """results: version -> variant -> {accuracy, no_digit, 4->9, 9->4} (each version's cached results)."""
     versions = list(results)
     accuracies = {version: {variant: result["accuracy"] for variant, result in by_variant.items()}
                   for version, by_variant in results.items()}
@@ -83,7 +69,7 @@ def show_robustness(versions: list[str]) -> None:
     columns = ("accuracy", "no_digit", "4->9", "9->4")
     st.dataframe([{"variant": variant, **{f"{version} {column}": results[version][variant][column]
                                           for version in versions for column in columns}}
-                  for variant in VARIANTS], hide_index=True,
+                  for variant in results[versions[0]]], hide_index=True,
                  column_config={f"{version} accuracy": st.column_config.NumberColumn(format="percent")
                                 for version in versions})
 
@@ -109,11 +95,13 @@ if not chosen:
     st.info("Pick a version to evaluate (for example the `seed` preset against the shipped default).")
     st.stop()
 
-evaluations = {}
+evaluations, robustness = {}, {}
 for version in chosen:
     try:
-        with st.spinner(f"Evaluating {version} on the 10,000 test images (once per version)…"):
-            evaluations[version] = test_evaluation(version)
+        with st.spinner(f"Evaluating {version} on the test set and its variants (once per version; then kept "
+                        "beside it)…"):
+            results = version_results(version)
+        evaluations[version], robustness[version] = results.evaluation, results.variants
     except StoreError as err:  # this version only: the others are still shown
         st.error(f"Cannot evaluate `{version}`: {err}")
     except DataError as err:
@@ -145,7 +133,7 @@ else:
 st.header("Robustness")
 st.caption(f"Accuracy on variants of the first {ROBUSTNESS_IMAGES:,} test images, each prepared the way the "
            "Predict page prepares a photo. A 'no digit' answer counts as wrong.")
-show_robustness(chosen)
+show_robustness({version: robustness[version] for version in chosen})
 
 st.header("Your handwriting")
 st.caption("Accuracy on each writer's held-out samples (one in five, fixed by id; never trained on), beside the "

@@ -8,6 +8,17 @@ from dashboard.runs_view import format_duration, settings_summary
 from digits.store import SHIPPED, StoreError, VersionInfo
 
 
+PAGE_SIZE = 50
+SORT_KEYS = ("created", "test accuracy", "version", "training time s")
+DOWNLOADS = (
+    ("Download .keras", "model.keras", "the Keras model, to train further or load with keras.saving.load_model"),
+    ("Download .tflite", "model.tflite", "float32 LiteRT model: what this app serves (input float32 [1, 28, 28, 1] "
+                                         "in [0, 1])"),
+    ("Download int8 .tflite", "model_int8.tflite", "for a phone app: a quarter of the size, full-integer "
+                                                   "(input uint8 [1, 28, 28, 1], pixels 0-255, ink 255); see README"),
+)
+
+
 def version_row(info: VersionInfo) -> dict:
     meta = info.meta or {}
     four_nine = (meta.get("test") or {}).get("confusion_4_9") or {}
@@ -23,6 +34,8 @@ def version_row(info: VersionInfo) -> dict:
         "parameters": (meta.get("architecture") or {}).get("parameters"),
         "created": meta.get("created", ""),
         "training time": format_duration(meta["train_seconds"]) if "train_seconds" in meta else "",
+        "training time s": meta.get("train_seconds"),
+        "int8": "yes" if meta.get("int8") else "",
     }
 
 
@@ -47,11 +60,14 @@ def version_actions(info: VersionInfo) -> None:
         else:
             notify_after_rerun(f"`{info.id}` is now the active model.")
             st.rerun()
-    model_file = info.path / "model.keras"
-    buttons.download_button(
-        "Download .keras", data=model_file.read_bytes, file_name=f"digits-{info.id}.keras",
-        mime="application/octet-stream", icon=":material/download:", disabled=not model_file.is_file(),
-        on_click="ignore")
+    for label, name, help_text in DOWNLOADS:
+        model_file = info.path / name
+        missing = not model_file.is_file()
+        buttons.download_button(
+            label, data=model_file.read_bytes, file_name=f"digits-{info.id}{name.removeprefix('model')}",
+            mime="application/octet-stream", icon=":material/download:", disabled=missing, on_click="ignore",
+            help=f"not exported yet: `python -m digits export --model {info.id}{' --int8' if 'int8' in name else ''}`"
+            if missing else help_text)
     is_default = info.id in SHIPPED
     with buttons.popover("Delete…", icon=":material/delete:", disabled=is_default,
                          help="the shipped default cannot be deleted" if is_default else None):
@@ -60,27 +76,46 @@ def version_actions(info: VersionInfo) -> None:
             delete_version(info.id)
 
 
+def sorted_page(rows: list[dict]) -> list[dict]:
+    """The rows in the chosen order, one page of them (the whole table's order, not the page's)."""
+    sort_column, order_column, page_column = st.columns([2, 1, 1], vertical_alignment="bottom")
+    key = sort_column.selectbox("Sort by", SORT_KEYS, key="models_sort")
+    descending = order_column.toggle("Descending", value=True, key="models_descending")
+    present = [row for row in rows if row[key] is not None]
+    rows = sorted(present, key=lambda row: row[key], reverse=descending) + \
+        [row for row in rows if row[key] is None]  # versions without the value come last either way
+    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    page = page_column.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, key="models_page")
+    return rows[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
+
+
 st.title("Models")
 store = model_store()
 show_notice()
-versions = store.list()
+versions = store.catalog()  # the store's index: the page costs the same with 1 version or 1,000
 if not versions:
     st.warning("The store holds no version, and the shipped default `model_store/default` is missing.")
     st.stop()
-st.dataframe([version_row(info) for info in versions], hide_index=True, column_config={
+shown = sorted_page([version_row(info) for info in versions])
+st.dataframe(shown, hide_index=True, column_config={
     "version": st.column_config.TextColumn(width="medium", pinned=True),
     "test accuracy": st.column_config.NumberColumn(format="percent"),
     "learning rate": st.column_config.NumberColumn(format="%.4g"),
 })
-for info in versions:
-    if info.broken:
+by_id = {info.id: info for info in versions}
+for row in shown:
+    if by_id[row["version"]].broken:
+        info = by_id[row["version"]]
         st.warning(f"`{info.id}` is broken ({info.error}): it cannot be loaded or made active, only deleted.")
 
-by_id = {info.id: info for info in versions}
 chosen = st.selectbox("Version", list(by_id), index=list(by_id).index(store.active()) if store.active() in by_id
-                      else 0, format_func=lambda version: version + (" (active)" if by_id[version].active else ""))
+                      else 0, format_func=lambda version: version + (" (active)" if by_id[version].active else ""),
+                      key="models_version")
 version_actions(by_id[chosen])
-meta = by_id[chosen].meta or {}
+try:
+    meta = store.info(chosen).meta or {}  # the one version shown in full: its whole meta.json
+except StoreError:  # deleted since the list was read
+    meta = {}
 if meta.get("history"):
     st.plotly_chart(charts.training_curves(meta["history"]), key="version_curves")
 if meta:

@@ -5,13 +5,14 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard.number_view import number_mode
-from dashboard.common import (CANVAS_SIDE, ENLARGED_SIDE, draw_canvas, enlarged, load_single_image_predictor,
+from dashboard.common import (CANVAS_SIDE, ENLARGED_SIDE, draw_canvas, enlarged, load_predictor,
                               model_store, version_picker)
 from dashboard.samples_view import Reading, feedback_controls
 from digits.preprocessing import MIN_INK_SIDE, ImageError, load_image, prepare, preview
 from digits.store import StoreError
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
+UPLOAD_TAB = "Upload a photo or scan"
 DOT_PEN_WIDTHS = 2  # a drawing spanning less than this many pen widths is a dot, not a digit
 
 
@@ -61,13 +62,17 @@ version = version_picker("Model", key="predict_version", store=store)
 if version is None:
     st.stop()
 try:
-    predictor = load_single_image_predictor(version)
+    predictor = load_predictor(version)
 except StoreError as err:
     st.error(f"This version cannot be used: {err}")
     st.stop()
 
-draw_tab, upload_tab = st.tabs(["Draw", "Upload a photo or scan"])
+# Lazy tabs: only the open tab's code runs (switching tabs reruns the page), so the hidden upload
+# tab costs a stroke nothing.
+draw_tab, upload_tab = st.tabs(["Draw", UPLOAD_TAB], key="predict_tab", on_change="rerun")
 
+
+@st.fragment
 def drawing_area(predictor) -> None:
     """The canvas and its prediction: a stroke reruns only this fragment, not the whole page
     (the canvas already waits 200 ms after the mouse is released before it sends)."""
@@ -85,10 +90,7 @@ def drawing_area(predictor) -> None:
         correct_or_confirm("draw", drawing, prediction, "canvas")
 
 
-with draw_tab:
-    drawing_area(predictor)
-
-with upload_tab:
+def upload_area(predictor) -> None:
     upload = st.file_uploader("A photo or scan of one digit, any background", type=UPLOAD_TYPES,
                               help="PNG, JPEG, BMP, GIF or WebP, up to 5 MB")
     if upload is not None:
@@ -104,3 +106,11 @@ with upload_tab:
                 correct_or_confirm("upload", image, prediction, "upload")
             # What was read (upright, the first frame), as any browser shows it (not 16-bit, not CMYK).
             image_column.image(preview(image, 2 * CANVAS_SIDE), caption=upload.name, width=CANVAS_SIDE)
+
+
+with draw_tab:  # the default tab; its canvas keeps its drawing while the other tab is open
+    drawing_area(predictor)
+
+if upload_tab.open:
+    with upload_tab:
+        upload_area(predictor)
