@@ -29,7 +29,7 @@ from scipy import ndimage  # noqa: E402
 
 from digits.number_evaluation import numbers_for_test  # noqa: E402
 from digits.numbers import number_reader  # noqa: E402
-from digits.predict import single_image_predictor  # noqa: E402
+from digits.predict import version_predictor  # noqa: E402
 from digits.preprocessing import ink_map, load_image, prepare  # noqa: E402
 from digits.store import ModelStore  # noqa: E402
 
@@ -85,7 +85,7 @@ def main() -> None:
     parser.add_argument("--model", help="number version (default: the active number version)")
     args = parser.parse_args()
     store = ModelStore()
-    reader, predictor = number_reader(store, args.model), single_image_predictor(store)
+    reader, predictor = number_reader(store, args.model), version_predictor(store)
     results = {"count_per_category": args.count, "categories": {}}
     for category in CATEGORIES:
         numbers = numbers_for_test(category, args.count)

@@ -125,11 +125,15 @@ def _cached_results(version_dir: str, stamp: float, meta_stamp: float, version: 
     return results(_store, version, test_set(), predictor)
 
 
+def _version_key(store: ModelStore, version: str) -> tuple[str, float, float]:
+    """A version's folder and the time stamps of its model and meta.json: a cache key."""
+    return str(store.path(version)), model_stamp(store, version), model_stamp(store, version, "meta.json")
+
+
 def load_number_reader(version: str):
     """The `digits.numbers.NumberReader` of a number version (its model.tflite through LiteRT)."""
     store = model_store()
-    return _cached_number_reader(str(store.path(version)), model_stamp(store, version),
-                                 model_stamp(store, version, "meta.json"), version, store)
+    return _cached_number_reader(*_version_key(store, version), version, store)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the number model…")
@@ -150,8 +154,7 @@ def number_test_set(count: int) -> dict:
 def number_results(version: str, count: int) -> dict:
     """{category: digits.number_evaluation.CategoryResult} of a number version on the test numbers."""
     store = model_store()
-    return _cached_number_results(str(store.path(version)), model_stamp(store, version),
-                                  model_stamp(store, version, "meta.json"), version, count, store)
+    return _cached_number_results(*_version_key(store, version), version, count, store)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

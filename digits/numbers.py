@@ -227,9 +227,9 @@ class NumberReader:
     """A number version's `model.tflite` run by LiteRT, one strip per call (no TensorFlow)."""
 
     def __init__(self, flatbuffer: bytes):
-        from digits.predict import SingleImageInterpreter
+        from digits.predict import LiteInterpreter
 
-        self._interpreter = SingleImageInterpreter(flatbuffer)
+        self._interpreter = LiteInterpreter(flatbuffer)
 
     def logits(self, strip: np.ndarray) -> np.ndarray:
         """float32 [STRIP_HEIGHT, STRIP_WIDTH] -> float32 [FRAMES, 11]."""

@@ -299,8 +299,8 @@ class ModelStore:
             entries = data["versions"]
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             entries = self._rebuild_index(stamp)
-        active = self.active()
-        return [VersionInfo(e["id"], self.path(e["id"]), e["meta"], e["error"], e["id"] == active)
+        active = {self.active(task) for task in ACTIVE_FILE}   # each task's active version
+        return [VersionInfo(e["id"], self.path(e["id"]), e["meta"], e["error"], e["id"] in active)
                 for e in entries]
 
     def refresh_index(self) -> None:
@@ -339,7 +339,7 @@ def task_of(meta: dict | None) -> str:
 
 
 INT8_FILE = "model_int8.tflite"  # full-integer export for phones (python -m digits export --int8)
-INDEX_DIR, INDEX_FILE, INDEX_FORMAT = ".index", "versions.json", 1
+INDEX_DIR, INDEX_FILE, INDEX_FORMAT = ".index", "versions.json", 2   # 2: entries hold the task
 # What a listing shows of each version's meta.json (the Models page's table, the version pickers).
 INDEX_FIELDS = ("preset", "task", "config", "created", "train_seconds", "architecture", "tflite", "int8")
 INDEX_TEST_FIELDS = ("accuracy", "confusion_4_9")
