@@ -41,15 +41,18 @@ def probability_bars(probabilities: Sequence[float]) -> str:
 
 
 def confusion_heatmap(confusion: np.ndarray, highlighted: Iterable[tuple[int, int]] = FOUR_NINE_CELLS,
-                      title: str = "Confusion matrix") -> go.Figure:
-    """True digit (rows) x predicted digit (columns), every cell labelled with its count.
+                      title: str = "Confusion matrix", percent: bool = False) -> go.Figure:
+    """True digit (rows) x predicted digit (columns), every cell labelled with its count, or with
+    `percent` its share of that true digit's images (each row sums to 100%).
 
     Colours follow log(1 + count), so the few errors stay visible next to ~1,000 correct answers
     per digit. The `highlighted` cells are outlined and annotated. A transparent marker sits on
     every cell so a click selects it (Plotly heatmaps themselves have no point selection)."""
     confusion = np.asarray(confusion)
+    shares = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)   # [10, 10], rows sum to 1
+    labels = np.vectorize(lambda share: f"{share:.1%}" if share else "0")(shares) if percent else confusion
     figure = go.Figure(go.Heatmap(
-        z=np.log1p(confusion), x=DIGITS, y=DIGITS, text=confusion, texttemplate="%{text}",
+        z=np.log1p(confusion), x=DIGITS, y=DIGITS, text=labels, texttemplate="%{text}",
         colorscale="Blues", showscale=False, hoverinfo="skip", xgap=1, ygap=1,
     ))
     cells_true, cells_predicted = np.meshgrid(DIGITS, DIGITS, indexing="ij")
@@ -64,7 +67,8 @@ def confusion_heatmap(confusion: np.ndarray, highlighted: Iterable[tuple[int, in
         # The label sits outside the grid where it can (right of the last column, below the last
         # row), so it hides no other cell; the arrow stops short of the cell's own count.
         offset = (48, 0) if predicted == DIGITS[-1] else (0, 34) if true == DIGITS[-1] else (40, -30)
-        figure.add_annotation(x=predicted, y=true, text=f"{true}→{predicted}: {confusion[true, predicted]}",
+        cell = f"{shares[true, predicted]:.2%}" if percent else confusion[true, predicted]
+        figure.add_annotation(x=predicted, y=true, text=f"{true}→{predicted}: {cell}",
                               showarrow=True, arrowhead=2, arrowcolor=ACCENT, ax=offset[0], ay=offset[1], standoff=13,
                               xanchor="left" if offset[0] else "center", font=dict(color=ACCENT, size=12),
                               bgcolor="rgba(255,255,255,0.9)", bordercolor=ACCENT)
@@ -112,6 +116,48 @@ def robustness_bars(accuracy_by_version: Mapping[str, Mapping[str, float]]) -> g
                          legend=dict(orientation="h", y=1.12))
     return figure
 
+
+RUN_COLOURS = ("#1f77b4", "#e4572e", "#2ca02c", "#9467bd", "#8c564b", "#17becf", "#bcbd22", "#7f7f7f")
+
+
+def run_curves(curves: Mapping[str, Mapping[str, Mapping[str, Sequence]]], total_epochs: int | None = None
+               ) -> go.Figure:
+    """Loss, accuracy and learning rate against epochs, for one run or several overlaid.
+
+    `curves`: run label -> {"steps": {"x", "loss", "accuracy", "learning_rate"}, "epochs": {"x",
+    "val_loss", "val_accuracy"}}, x in epochs (step 215 of 430 in epoch 2 is x = 1.5). The training
+    numbers per step are lines; the validation points at each epoch's end are markers on the same
+    axes. One run: training blue, validation orange; several: one colour per run."""
+    figure = make_subplots(rows=1, cols=3, subplot_titles=("Loss", "Accuracy", "Learning rate"),
+                           horizontal_spacing=0.08)
+    single = len(curves) == 1
+    last_x = total_epochs or 1
+    for number, (label, run) in enumerate(curves.items()):
+        colour = RUN_COLOURS[number % len(RUN_COLOURS)]
+        steps, epochs = run.get("steps") or {}, run.get("epochs") or {}
+        last_x = max([last_x, *steps.get("x", []), *epochs.get("x", [])])
+        for column, metric in ((1, "loss"), (2, "accuracy"), (3, "learning_rate")):
+            name = "training" if single else label
+            figure.add_trace(go.Scatter(
+                x=steps.get("x", []), y=steps.get(metric, []), mode="lines", name=name, legendgroup=name,
+                showlegend=column == 1, line=dict(color=TRAIN_COLOUR if single else colour, width=1.5),
+                hovertemplate=f"{label} · epoch %{{x:.2f}}: training {metric} %{{y:.4g}}<extra></extra>",
+            ), row=1, col=column)
+            if metric == "learning_rate":
+                continue
+            name = "validation" if single else f"{label} (validation)"
+            figure.add_trace(go.Scatter(
+                x=epochs.get("x", []), y=epochs.get(f"val_{metric}", []), mode="lines+markers", name=name,
+                legendgroup=name, showlegend=column == 1,
+                line=dict(color=VALIDATION_COLOUR if single else colour, dash="dot" if not single else None),
+                marker=dict(size=8, symbol="circle" if single else "diamond"),
+                hovertemplate=f"{label} · end of epoch %{{x}}: validation {metric} %{{y:.4g}}<extra></extra>",
+            ), row=1, col=column)
+    figure.update_xaxes(title="epoch", range=[0, last_x * 1.02], dtick=max(1, round(last_x) // 10))
+    figure.update_yaxes(tickformat=".1%", row=1, col=2)
+    figure.update_yaxes(tickformat=".1e", rangemode="tozero", row=1, col=3)
+    figure.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.3))
+    return figure
 
 
 WRITER_COLOURS = ("#1f77b4", "#e4572e", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")

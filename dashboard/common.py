@@ -12,11 +12,13 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
+from digits.gate import activation_concern
 from digits.store import DIGIT_TASK, ModelStore, StoreError, VersionInfo
 
 CANVAS_SIDE = 280              # pixels; 10x the model's 28x28 input
 WIDE_CANVAS = (900, 250)       # width, height: the Number mode's canvas, room for a dozen digits
 ENLARGED_SIDE = 196            # how big the 28x28 model input is shown (7x)
+CANVAS_TOOLBAR_ROOM = 24       # pixels of room above the canvas for the component's floating toolbar
 
 
 # -- the store and its versions --------------------------------------------------------------
@@ -63,10 +65,16 @@ def warn_unusable(store: ModelStore, versions, usable: list[str]) -> None:
                        "The Models page lists every version.")
 
 
-def version_picker(label: str, key: str, store: ModelStore, task: str = DIGIT_TASK) -> str | None:
-    """A select box of the usable versions of a task, the active one first chosen; None when there are none."""
-    versions = usable_versions(store, task)
-    warn_unusable(store, [st.session_state.get(key), store.active(task)], [info.id for info in versions])
+def version_picker(label: str, key: str, store: ModelStore, task: str = DIGIT_TASK,
+                   exclude: str | None = None) -> str | None:
+    """A select box of the usable versions of a task (but `exclude`), the active one first chosen;
+    None when there are none."""
+    versions = [info for info in usable_versions(store, task) if info.id != exclude]
+    if exclude is not None and not versions:
+        st.info("There is no other usable version to compare with: train one on the Train page.")
+        return None
+    warn_unusable(store, [v for v in (st.session_state.get(key), store.active(task)) if v != exclude],
+                  [info.id for info in versions])
     if not versions:
         st.error(f"No usable {task} model version: the shipped default `{store.path(store.active(task))}` is "
                  "missing or broken, and no other version is in the store. Train one on the Train page.")
@@ -184,6 +192,7 @@ def draw_wide_canvas(stroke_width: int, key: str) -> np.ndarray | None:
 def _canvas(stroke_width: int, key: str, width: int, height: int) -> np.ndarray | None:
     from streamlit_drawable_canvas import st_canvas
 
+    st.space(CANVAS_TOOLBAR_ROOM)  # its toolbar floats above the canvas: it covered the tab labels
     result = st_canvas(stroke_width=stroke_width, stroke_color="#FFFFFF", background_color="#000000",
                        width=width, height=height, drawing_mode="freedraw",
                        return_image_data=True, key=key)
@@ -196,6 +205,54 @@ def enlarged(image: np.ndarray, side: int = ENLARGED_SIDE) -> Image.Image:
     return Image.fromarray(pixels, "L").resize((side, side), Image.Resampling.NEAREST)
 
 
+def enlarged_rgb(image: np.ndarray, side: int = ENLARGED_SIDE) -> Image.Image:
+    """A small uint8 RGB image [h, w, 3] blown up with visible pixels."""
+    return Image.fromarray(image, "RGB").resize((side, side), Image.Resampling.NEAREST)
+
+
+THUMBNAIL_SIDE = 56
+
+
+def upload_row(predictor, upload) -> dict:
+    """One uploaded file's row in the results table: a thumbnail (a data URL), the digit, its
+    confidence, the top 3, whether it seems to hold several digits, or why it cannot be read."""
+    import base64
+    import io
+
+    from digits.explain import digit_count, top_choices
+    from digits.preprocessing import ImageError, load_image, prepare, preview
+
+    row = {"image": None, "file": upload.name, "digit": None, "confidence": None, "top 3": "",
+           "several digits": False, "problem": ""}
+    try:
+        image = load_image(upload.getvalue())
+        buffer = io.BytesIO()
+        preview(image, THUMBNAIL_SIDE).save(buffer, format="PNG")
+        row["image"] = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+        prediction = predictor.predict_prepared(prepare(image))
+        row["several digits"] = digit_count(image) > 1
+    except ImageError as err:
+        row["problem"] = str(err).removeprefix("image: ")
+        return row
+    if prediction.digit is None:
+        row["problem"] = "no digit found"
+    else:
+        row.update(digit=prediction.digit, confidence=prediction.confidence,
+                   **{"top 3": ", ".join(f"{d}: {p:.0%}" for d, p in top_choices(prediction.probabilities))})
+    return row
+
+
+def results_csv(rows: list[dict]) -> str:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else [])
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
 def notify_after_rerun(message: str) -> None:
     """Show a success message on the next run (a message written just before st.rerun() is lost)."""
     st.session_state["notice"] = message
@@ -204,3 +261,56 @@ def notify_after_rerun(message: str) -> None:
 def show_notice() -> None:
     if message := st.session_state.pop("notice", None):
         st.success(message)
+
+
+# -- making a version active, through the quality gate -----------------------------------------
+def request_activation(store: ModelStore, version: str, confirmed: bool = False) -> None:
+    """A button's on_click: make `version` active, unless the quality gate has a concern that is
+    not confirmed yet; then `activation_prompt` asks, saying why."""
+    st.session_state.pop("activation_pending", None)
+    try:
+        concern = None if confirmed else activation_concern(store, version)
+        if concern:
+            st.session_state.activation_pending = (version, concern)
+            return
+        store.activate(version)
+    except StoreError as err:
+        st.session_state.activation_error = str(err)
+        return
+    notify_after_rerun(f"`{version}` is now the active model.")
+
+
+def activation_prompt(store: ModelStore, version: str) -> None:
+    """Where a 'Make active' button is: its error, or the confirmation the quality gate asks for."""
+    if error := st.session_state.pop("activation_error", None):
+        st.error(error)
+    pending = st.session_state.get("activation_pending")
+    if not pending or pending[0] != version:
+        return
+    st.warning(f"{pending[1]}. Make it the active model anyway?", icon=":material/warning:")
+    row = st.container(horizontal=True)
+    row.button("Make it active anyway", type="primary", key="confirm_activation", on_click=request_activation,
+               args=(store, version, True))
+    row.button("Keep the current model", key="cancel_activation", on_click=st.session_state.pop,
+               args=("activation_pending", None))
+
+
+# -- notes and tags ----------------------------------------------------------------------------
+def notes_editor(store: ModelStore, kind: str, item_id: str) -> None:
+    """Edit the note and tags of a run or version (`digits.notes`); saved with the button."""
+    from digits.notes import MAX_NOTE_CHARS, parse_tags, read_notes, write_notes
+
+    notes = read_notes(store, kind, item_id)
+    with st.form(f"notes-{kind}-{item_id}", border=False):
+        note = st.text_area("Note", value=notes.note, max_chars=MAX_NOTE_CHARS, height=90,
+                            placeholder="what this was for, what you saw")
+        tags = st.text_input("Tags", value=" ".join(notes.tags), placeholder="e.g. baseline quick",
+                             help="words separated by spaces or commas; the search box finds them")
+        if st.form_submit_button("Save note and tags", icon=":material/save:"):
+            try:
+                write_notes(store, kind, item_id, note.strip(), parse_tags(tags))
+            except StoreError as err:
+                st.error(str(err))
+            else:
+                notify_after_rerun(f"Saved the note and tags of `{item_id}`.")
+                st.rerun()

@@ -54,13 +54,15 @@ def parse_class_weights(text: str) -> dict[int, float]:
     return weights
 
 
-def config_from_form(preset_name: str, *, epochs: int, batch_size: int, learning_rate: float,
+def config_from_form(preset_name: str, *, epochs: int, batch_size: int | None, learning_rate: float,
                      schedule: str, augment: bool, class_weights: str, subset_size: int | None,
                      name: str, activate: bool, from_version: str | None = None,
                      writers: Sequence[str] = ()) -> TrainConfig:
-    """The validated TrainConfig for the form's values (no subset size = every training image, an
-    empty name = a time stamp, no writers = no samples); ConfigError with every problem otherwise."""
-    return preset(preset_name, epochs=int(epochs), batch_size=int(batch_size), learning_rate=float(learning_rate),
+    """The validated TrainConfig for the form's values (no subset size = every training image, no
+    batch size = the preset's scaled to the subset, an empty name = a time stamp, no writers = no
+    samples); ConfigError with every problem otherwise."""
+    return preset(preset_name, epochs=int(epochs), batch_size=None if batch_size is None else int(batch_size),
+                  learning_rate=float(learning_rate),
                   schedule=schedule, augment=bool(augment), class_weights=parse_class_weights(class_weights),
                   limit=None if subset_size is None else int(subset_size), name=name.strip() or None,
                   activate=bool(activate), from_version=from_version, samples=bool(writers),
@@ -85,28 +87,53 @@ class Progress:
     caption: str            # what the bar stands for, with the time left
 
 
-def run_progress(status: RunStatus) -> Progress:
-    """The progress bar of a running run: within the current epoch, with its ETA and the run's."""
-    if status.phase in PHASE_LABELS or (status.progress is None and not status.epochs):
+def run_progress(status: RunStatus, now: float | None = None) -> Progress:
+    """The progress bar of a running run: within the current epoch, with its ETA and the run's.
+
+    Between two reports of the training process (one per compiled call of several steps, at most
+    every 0.2 s) the step is extrapolated at the run's pace, so the bar moves with every
+    refresh; the pace is the run's average since its first step, not the last call's, so the ETA
+    does not jump (and the first call, which includes compiling the step, does not count)."""
+    now = time.time() if now is None else now
+    batch = status.progress
+    if status.stop_requested is not None:
+        fraction = min(1.0, batch["step"] / max(1, batch.get("steps", 1))) if batch else 0.0
+        return Progress(fraction, "Stopping after the current batch… nothing will be saved.")
+    if status.phase in PHASE_LABELS or (batch is None and not status.epochs):
         return Progress(1.0 if status.phase in ("evaluating", "saving") else 0.0,
                         PHASE_LABELS.get(status.phase, "Starting…"))
     total = status.total_epochs
     of_total = f"/{total}" if total else ""
-    batch = status.progress
     if batch is None:  # between epochs: the next one has not reported yet
-        done = len(status.epochs)
-        return Progress(1.0, f"Epoch {done}{of_total} done")
-    epoch, step, steps = batch["epoch"], batch.get("step", 0), max(1, batch.get("steps", 1))
-    seconds = batch.get("seconds") or 0.0
+        return Progress(1.0, f"Epoch {len(status.epochs)}{of_total} done; validating…")
+    epoch, steps = batch["epoch"], max(1, batch.get("steps", 1))
+    pace = steps_per_second(status)
+    if not batch.get("step") or pace is None:
+        first = "compiling the training step" if epoch == 1 else "starting"
+        return Progress(0.0, f"Epoch {epoch}{of_total} · {first}…")
+    step = min(steps, batch["step"] + int(pace * max(0.0, now - batch["time"])))
     caption = f"Epoch {epoch}{of_total} · step {step}/{steps}"
-    if step > 0 and seconds > 0:
-        epoch_left = seconds / step * (steps - step)
-        caption += f" · about {format_duration(epoch_left)} left in this epoch"
-        finished = [record["seconds"] for record in status.epochs if record.get("seconds")]
-        epoch_seconds = sum(finished) / len(finished) if finished else seconds / step * steps
-        if total and total > epoch:
-            caption += f", {format_duration(epoch_left + (total - epoch) * epoch_seconds)} in all"
+    epoch_left = (steps - step) / pace
+    caption += f" · about {format_duration(epoch_left)} left in this epoch"
+    if total and total > epoch:
+        caption += f", {format_duration(epoch_left + (total - epoch) * steps / pace)} in all"
     return Progress(min(1.0, step / steps), caption)
+
+
+def steps_per_second(status: RunStatus) -> float | None:
+    """The run's training pace so far, in steps per second of wall time (validation pauses
+    included), from its first report after the first compiled call; None before two reports
+    (or one, within the first epoch: then that report's own pace)."""
+    points = [(global_step(event), event["time"]) for event in status.steps]
+    if len(points) >= 2 and points[-1][1] > points[0][1]:
+        return (points[-1][0] - points[0][0]) / (points[-1][1] - points[0][1])
+    if points and status.steps[-1].get("seconds"):
+        return status.steps[-1]["step"] / status.steps[-1]["seconds"]
+    return None
+
+
+def global_step(event: dict) -> int:
+    return (event["epoch"] - 1) * event.get("steps", 1) + event["step"]
 
 
 def current_numbers(status: RunStatus) -> dict[str, float]:
@@ -141,6 +168,12 @@ def settings_summary(config: dict) -> dict:
     }
 
 
+def percent_or_dash(value: float | None) -> str:
+    """A table cell for an accuracy: '99.61%', or '—' for a run or version that has none (a
+    number column would show 'None')."""
+    return "—" if value is None else f"{value:.2%}"
+
+
 def run_rows(statuses: Iterable[RunStatus], now: float | None = None) -> list[dict]:
     now = now or time.time()
     rows = []
@@ -149,7 +182,7 @@ def run_rows(statuses: Iterable[RunStatus], now: float | None = None) -> list[di
         rows.append({
             "run": status.run_id,
             "state": status.state,
-            "test accuracy": status.test_accuracy,
+            "test accuracy": percent_or_dash(status.test_accuracy),
             "epochs done": len(status.epochs),
             **settings_summary(status.config),
             "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(status.started)) if status.started else "",
@@ -157,3 +190,59 @@ def run_rows(statuses: Iterable[RunStatus], now: float | None = None) -> list[di
             "error": status.error or "",
         })
     return rows
+
+
+# -- curves, diffs and search ------------------------------------------------------------------
+def run_curve_data(status: RunStatus) -> dict:
+    """A run's numbers for `charts.run_curves`: per report of the training process (at most every
+    0.2 s), the mean loss and accuracy of the steps since the previous report (Keras
+    reports the running mean since the epoch began; the difference of two gives the interval's),
+    the learning rate; and each finished epoch's validation loss and accuracy."""
+    steps = {"x": [], "loss": [], "accuracy": [], "learning_rate": []}
+    previous: dict[int, tuple[int, float, float]] = {}  # epoch -> (step, loss sum, accuracy sum)
+    for event in status.steps:
+        step, per_epoch = event["step"], max(1, event.get("steps", 1))
+        before, loss_sum, accuracy_sum = previous.get(event["epoch"], (0, 0.0, 0.0))
+        if step <= before or "loss" not in event:
+            continue
+        previous[event["epoch"]] = (step, event["loss"] * step, event.get("accuracy", 0.0) * step)
+        steps["x"].append(event["epoch"] - 1 + step / per_epoch)
+        steps["loss"].append((event["loss"] * step - loss_sum) / (step - before))
+        steps["accuracy"].append((event.get("accuracy", 0.0) * step - accuracy_sum) / (step - before))
+        steps["learning_rate"].append(event.get("learning_rate"))
+    epochs = {"x": [record["epoch"] for record in status.epochs],
+              "val_loss": [record.get("val_loss") for record in status.epochs],
+              "val_accuracy": [record.get("val_accuracy") for record in status.epochs]}
+    return {"steps": steps, "epochs": epochs}
+
+
+def run_summary(status: RunStatus) -> dict:
+    """What two runs are compared on: every setting and every result."""
+    last = status.epochs[-1] if status.epochs else {}
+    return {**settings_summary(status.config), "seed": status.config.get("seed"), "state": status.state,
+            "test accuracy": status.test_accuracy, "epochs done": len(status.epochs),
+            "last validation accuracy": last.get("val_accuracy"), "last validation loss": last.get("val_loss"),
+            "training time": format_duration(sum(record.get("seconds", 0) for record in status.epochs))
+            if status.epochs else None, "error": status.error}
+
+
+def diff_rows(first: RunStatus, second: RunStatus) -> list[dict]:
+    """The two runs' settings and results side by side, one row each, differing rows first."""
+    left, right = run_summary(first), run_summary(second)
+    rows = [{"": key, first.run_id: _shown(left[key]), second.run_id: _shown(right[key]),
+             "differs": left[key] != right[key]} for key in left]
+    return sorted(rows, key=lambda row: not row["differs"])
+
+
+def _shown(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def matches(query: str, *texts) -> bool:
+    """Whether every word of `query` appears (case-insensitively) in one of `texts` (ids, notes, tags)."""
+    haystack = " ".join(str(text) for text in texts if text).lower()
+    return all(word in haystack for word in query.lower().split())

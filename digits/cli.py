@@ -1,5 +1,5 @@
-"""`python -m digits ...`: predict digits, read numbers, evaluate a version, manage the model store and
-your samples."""
+"""`digits ...` (or `python -m digits ...`): train, predict images, read whole numbers, evaluate a
+version, export it, manage the model store and your samples."""
 
 from __future__ import annotations
 
@@ -10,12 +10,19 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from digits.quiet import load_tensorflow, quiet_native_logs  # noqa: E402
 from digits.store import DIGIT_TASK, NUMBER_TASK, SHIPPED, ModelStore, StoreError  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m digits", description=__doc__)
+    parser = argparse.ArgumentParser(prog="digits", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+
+    from digits.train_command import __doc__ as train_doc, add_train_arguments
+
+    train = commands.add_parser("train", help="train a model and save it as a new version (same as train.py)",
+                                description=train_doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_train_arguments(train)
 
     predict = commands.add_parser("predict", help="predict the digit in each image")
     predict.add_argument("images", nargs="+", help="PNG, JPEG, BMP, GIF or WebP files, any size and background")
@@ -49,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("action", nargs="?", choices=["list", "activate", "delete"], default="list")
     models.add_argument("version", nargs="?", help="the version to activate or delete")
     models.add_argument("--json", action="store_true", help="print the list as JSON")
+    for command in (predict, read, evaluate, export, models):
+        command.add_argument("--verbose", action="store_true",
+                             help="keep TensorFlow's and LiteRT's start-up lines (CUDA, oneDNN, XNNPACK)")
+    models.add_argument("--force", action="store_true",
+                        help="activate even a version more than 1 point of test accuracy below the active one")
     add_samples_parser(commands)
     return parser
 
@@ -74,20 +86,24 @@ def add_samples_parser(commands) -> None:
 
 
 def cmd_predict(args, store: ModelStore) -> int:
+    from digits.explain import digit_count
     from digits.predict import version_predictor
     from digits.preprocessing import prepare
 
     if store.usable(args.model).task != DIGIT_TASK:
-        raise StoreError(f"version {args.model!r} reads whole numbers: use `python -m digits read`")
-    predictor = version_predictor(store, args.model)
+        raise StoreError(f"version {args.model!r} reads whole numbers: use `digits read`")
+    with quiet_native_logs(args.verbose):  # LiteRT announces its XNNPACK delegate
+        predictor = version_predictor(store, args.model)
 
     def predict(path: str) -> dict:
         prediction = predictor.predict_prepared(prepare(path))
-        return {"digit": prediction.digit, "confidence": round(prediction.confidence, 6),
+        return {"several_digits": digit_count(path) > 1, "digit": prediction.digit,
+                "confidence": round(prediction.confidence, 6),
                 "probabilities": None if prediction.probabilities is None
                 else [round(float(p), 6) for p in prediction.probabilities]}
 
-    return _each_file(args, {"digit": None, "confidence": None, "probabilities": None}, predict, _predict_line)
+    return _each_file(args, {"digit": None, "confidence": None, "probabilities": None, "several_digits": False},
+                      predict, _predict_line)
 
 
 def _each_file(args, empty: dict, handle, line) -> int:
@@ -116,13 +132,17 @@ def _predict_line(result: dict) -> str:
         return f"{result['file']}: error: {result['error']}"
     if result["digit"] is None:
         return f"{result['file']}: no digit"
-    return f"{result['file']}: {result['digit']} ({result['confidence']:.1%})"
+    line = f"{result['file']}: {result['digit']} ({result['confidence']:.1%})"
+    if result["several_digits"]:
+        line += " - this image seems to hold several digits: read it as a number instead (`digits read`)"
+    return line
 
 
 def cmd_read(args, store: ModelStore) -> int:
     from digits.numbers import number_reader
 
-    reader = number_reader(store, args.model)
+    with quiet_native_logs(args.verbose):  # LiteRT announces its XNNPACK delegate
+        reader = number_reader(store, args.model)
     return _each_file(args, {"number": None, "confidence": None, "digits": None},
                       lambda path: reader.read(path).to_dict(), _read_line)
 
@@ -144,7 +164,8 @@ def cmd_evaluate(args, store: ModelStore) -> int:
         return _evaluate_numbers(args, store, version)
     test = load_test(args.data_dir)
     # LiteRT on the version's export; the test-set results are computed once per model and kept.
-    results = version_results(store, version, test, variants=args.variants)
+    with quiet_native_logs(args.verbose):
+        results = version_results(store, version, test, variants=args.variants)
     report = results.evaluation.report() | ({"variants": results.variants} if args.variants else {})
     if args.json:
         print(json.dumps({"version": version, **report}, indent=2))
@@ -166,8 +187,9 @@ def _evaluate_numbers(args, store: ModelStore, version: str) -> int:
     from digits.number_evaluation import CATEGORY_LABELS, EVALUATION_NUMBERS, read_categories, test_set_by_category
     from digits.numbers import number_reader
 
-    results = read_categories(number_reader(store, version).logits_batch,
-                              test_set_by_category(EVALUATION_NUMBERS, args.data_dir))
+    with quiet_native_logs(args.verbose):  # LiteRT announces its XNNPACK delegate
+        reader = number_reader(store, version)
+    results = read_categories(reader.logits_batch, test_set_by_category(EVALUATION_NUMBERS, args.data_dir))
     if args.json:
         print(json.dumps({"version": version, "task": NUMBER_TASK,
                           "categories": {c: r.summary() for c, r in results.items()}}, indent=2))
@@ -183,6 +205,7 @@ def cmd_export(args, store: ModelStore) -> int:
     from digits.predict import LitePredictor, to_tflite  # TensorFlow: converting needs it
 
     version = store.active() if args.model is None else args.model
+    load_tensorflow(args.verbose)
     model = store.load(version)
     flatbuffer = store.tflite(version)
     if flatbuffer is None or not args.int8:  # --int8 alone keeps a valid float export as it is
@@ -211,11 +234,19 @@ def cmd_models(args, store: ModelStore) -> int:
             print(f"error: 'models {args.action}' needs a version id", file=sys.stderr)
             return 2
         if args.action == "activate":
+            from digits.gate import activation_concern
+
+            concern = None if args.force else activation_concern(store, args.version)
+            if concern:
+                print(f"error: not activated: {concern.replace('`', '')}. Add --force to activate it anyway.",
+                      file=sys.stderr)
+                return 1
             store.activate(args.version)
             print(f"active version: {args.version}")
         else:
+            task = store.info(args.version).task
             store.delete(args.version)
-            print(f"deleted version {args.version}; active version: {store.active()}")
+            print(f"deleted version {args.version}; active {task} version: {store.active(task)}")
         return 0
     versions = store.catalog()  # the store's index: no meta.json parsed per version
     if args.json:
@@ -314,7 +345,12 @@ COMMANDS = {"predict": cmd_predict, "read": cmd_read, "evaluate": cmd_evaluate, 
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    if args.command == "train":
+        from digits.train_command import run
+
+        return run(args, argv[argv.index("train") + 1:])
     from digits.data import DataError
     from digits.quantize import QuantisationError
     from digits.samples import SampleError

@@ -1,7 +1,7 @@
 """MNIST: find, fetch, verify and parse the four IDX files.
 
 Where the files come from, in order: an explicit folder (`--data-dir` / env MNIST_DIR),
-`../shared/mnist` beside the project, the user's cache (~/.cache/digits/mnist). When none
+`../shared/mnist` beside the project (a source checkout only), the user's cache (~/.cache/digits/mnist). When none
 has them, the four files are downloaded once into the cache. Every file is checked against
 the SHA-256 of its *decompressed* bytes, so nothing is ever trained on bad data.
 """
@@ -20,6 +20,9 @@ from pathlib import Path
 import numpy as np
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# A source checkout (run in place or installed with `pip install -e .`) keeps the data and the model
+# store beside the code; an installed copy (`pip install .`) uses the user's folders instead.
+SOURCE_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file()
 SHARED_DIR = PROJECT_ROOT.parent / "shared" / "mnist"
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "digits" / "mnist"
 
@@ -104,7 +107,7 @@ def candidate_dirs(data_dir: str | Path | None = None) -> list[Path]:
     explicit = data_dir or os.environ.get("MNIST_DIR")
     if explicit:  # an explicit folder is the only place looked at: no silent fallback
         return [Path(explicit)]
-    return [SHARED_DIR, CACHE_DIR]
+    return [SHARED_DIR, CACHE_DIR] if SOURCE_CHECKOUT else [CACHE_DIR]
 
 
 def locate(data_dir: str | Path | None = None, download: bool = True) -> Path:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,7 +27,6 @@ from digits.config import TrainConfig
 from digits.data import PROJECT_ROOT
 from digits.store import ModelStore, StoreError, validate_version_id
 
-TRAIN_SCRIPT = PROJECT_ROOT / "train.py"
 CLOSING_EVENTS = {"done", "cancelled", "failed"}
 
 
@@ -134,11 +134,14 @@ class RunStatus:
     phase: str = ""                 # the last event: start, data, epoch, batch, evaluating, saving …
     epochs: list[dict] = field(default_factory=list)   # one dict per finished epoch
     progress: dict | None = None    # the latest batch event of the epoch in progress
+    steps: list[dict] = field(default_factory=list)    # every batch event past step 0: the per-step curves
+    stop_requested: float | None = None  # when Stop was pressed: the run is stopping until it has ended
     started: float | None = None
     ended: float | None = None
     version: str | None = None
     test_accuracy: float | None = None
     error: str | None = None
+    not_activated: str | None = None  # why --activate did not make the version active (the quality gate)
 
     @property
     def active(self) -> bool:
@@ -168,13 +171,16 @@ def run_status(store: ModelStore, run_id: str) -> RunStatus:
             status.progress = None
         elif kind == "batch":
             status.progress = event
+            if event.get("step"):
+                status.steps.append(event)
         elif kind == "stop":
-            stopped = event["time"]
+            stopped = status.stop_requested = event["time"]
         elif kind in CLOSING_EVENTS:
             status.state, status.ended = kind, event["time"]
             status.version = event.get("version")
             status.test_accuracy = event.get("test_accuracy")
             status.error = event.get("error")
+            status.not_activated = event.get("not_activated")
     if status.state not in CLOSING_EVENTS:
         holder = read_lock(store)
         if holder and holder.get("run_id") == run_id:
@@ -188,7 +194,8 @@ def list_runs(store: ModelStore) -> list[RunStatus]:
     """Every run, newest first."""
     if not store.runs_dir.is_dir():
         return []
-    dirs = [p for p in store.runs_dir.iterdir() if p.is_dir() and (p / "config.json").is_file()]
+    dirs = [p for p in store.runs_dir.iterdir()
+            if p.is_dir() and not p.name.startswith(".") and (p / "config.json").is_file()]
     dirs.sort(key=lambda p: (p / "config.json").stat().st_mtime, reverse=True)
     return [run_status(store, p.name) for p in dirs]
 
@@ -214,7 +221,7 @@ def prepare_run_dir(store: ModelStore, run_id: str, config: TrainConfig) -> Path
 
 
 def start_run(config: TrainConfig, store: ModelStore | None = None, data_dir: str | None = None) -> str:
-    """Launch `train.py` as its own process for `config`; returns the run id at once.
+    """Launch `digits train` (train.py's command) as its own process for `config`; returns the run id at once.
     RunBusy when a run is already in progress (from any session or process)."""
     store = store or ModelStore()
     config.validate()
@@ -224,7 +231,7 @@ def start_run(config: TrainConfig, store: ModelStore | None = None, data_dir: st
         run_dir = prepare_run_dir(store, run_id, config)
         EventLog(run_dir).emit("queued")
         env = {**os.environ, "DIGITS_STORE": str(store.root), "PYTHONUNBUFFERED": "1"}
-        argv = [sys.executable, str(TRAIN_SCRIPT), *config.to_argv(), "--run-id", run_id]
+        argv = [sys.executable, "-m", "digits", "train", *config.to_argv(), "--run-id", run_id]
         if data_dir:
             argv += ["--data-dir", str(data_dir)]
         with open(run_dir / "output.log", "ab") as output:
@@ -252,3 +259,24 @@ def stop_run(store: ModelStore | None = None) -> str | None:
     except ProcessLookupError:
         return None
     return holder["run_id"]
+
+
+# -- a run's files ----------------------------------------------------------------------------
+def output_log(store: ModelStore, run_id: str) -> Path:
+    """The run's process output (train.py's prints, Keras' epoch lines, a traceback if it failed)."""
+    validate_version_id(run_id)
+    return store.runs_dir / run_id / "output.log"
+
+
+def delete_run(store: ModelStore, run_id: str) -> None:
+    """Remove a run's folder (its settings, event log and output log); the version it saved, if
+    any, stays in the store. A run in progress cannot be deleted: stop it first."""
+    validate_version_id(run_id)
+    run_dir = store.runs_dir / run_id
+    if not run_dir.is_dir():
+        raise StoreError(f"unknown run {run_id!r}")
+    if current_run(store) == run_id:
+        raise StoreError(f"run {run_id!r} is in progress: stop it first")
+    trash = store.runs_dir / f".deleted-{run_id}-{os.getpid()}"
+    os.rename(run_dir, trash)  # gone from every listing at once
+    shutil.rmtree(trash, ignore_errors=True)

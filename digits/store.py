@@ -1,6 +1,7 @@
 """The model store: one folder per version, `model.keras` + `meta.json` (+ `model.tflite`), written atomically.
 
-Layout (root = `model_store/` beside the project, or env DIGITS_STORE):
+Layout (root = env DIGITS_STORE, else `model_store/` in a source checkout, else the user's data
+folder: see `default_root`):
   <root>/<version>/model.keras, meta.json   user-trained versions (not tracked by git)
   <root>/<version>/model.tflite             the same network for LiteRT (digests in meta.json)
   <root>/ACTIVE                             the active version id (not tracked by git)
@@ -24,14 +25,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from digits.data import PROJECT_ROOT
+from digits.data import PROJECT_ROOT, SOURCE_CHECKOUT
 
 DEFAULT_VERSION = "default"
-SHIPPED_DIR = PROJECT_ROOT / "model_store" / DEFAULT_VERSION
+# In a source checkout the shipped versions are `model_store/default/` and `model_store/default-number/`;
+# `pip install .` installs the same files as the package data `digits/shipped/` and
+# `digits/shipped_number/` (see pyproject.toml).
+_PACKAGE_DIR = Path(__file__).resolve().parent
+SHIPPED_DIR = PROJECT_ROOT / "model_store" / DEFAULT_VERSION if SOURCE_CHECKOUT else _PACKAGE_DIR / "shipped"
 # What a version does, from meta.json's "task" (a plain string; versions without one read digits).
 DIGIT_TASK, NUMBER_TASK = "digit", "number"
 DEFAULT_NUMBER_VERSION = "default-number"    # the shipped number reader
-SHIPPED = {DEFAULT_VERSION: SHIPPED_DIR, DEFAULT_NUMBER_VERSION: PROJECT_ROOT / "model_store" / DEFAULT_NUMBER_VERSION}
+SHIPPED_NUMBER_DIR = PROJECT_ROOT / "model_store" / DEFAULT_NUMBER_VERSION if SOURCE_CHECKOUT \
+    else _PACKAGE_DIR / "shipped_number"
+SHIPPED = {DEFAULT_VERSION: SHIPPED_DIR, DEFAULT_NUMBER_VERSION: SHIPPED_NUMBER_DIR}
 SHIPPED_FOR_TASK = {DIGIT_TASK: DEFAULT_VERSION, NUMBER_TASK: DEFAULT_NUMBER_VERSION}
 ACTIVE_FILE = {DIGIT_TASK: "ACTIVE", NUMBER_TASK: "ACTIVE-number"}   # each task has its own active version
 VERSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
@@ -52,7 +59,13 @@ def validate_version_id(version: str) -> str:
 
 
 def default_root() -> Path:
-    return Path(os.environ.get("DIGITS_STORE", PROJECT_ROOT / "model_store"))
+    """DIGITS_STORE; else `model_store/` in a source checkout, or the user's data folder
+    (`$XDG_DATA_HOME/digits/model_store`, by default `~/.local/share/digits/model_store`)."""
+    if os.environ.get("DIGITS_STORE"):
+        return Path(os.environ["DIGITS_STORE"])
+    if SOURCE_CHECKOUT:
+        return PROJECT_ROOT / "model_store"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "digits" / "model_store"
 
 
 @dataclass(frozen=True)
@@ -309,7 +322,7 @@ class ModelStore:
 
     def _index_stamp(self) -> list[int]:
         stamps = []
-        for path in (self.root, SHIPPED_DIR / "meta.json", SHIPPED_DIR / "model.keras"):
+        for path in (self.root, *(folder / name for folder in SHIPPED.values() for name in ("meta.json", "model.keras"))):
             try:
                 stamps.append(path.stat().st_mtime_ns)
             except OSError:

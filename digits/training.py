@@ -27,17 +27,20 @@ from digits.results import RESULTS_FILE, compute_results, encode
 from digits.runs import Cancelled, EventLog
 from digits.store import ModelStore, tflite_record, write_json
 
-BATCH_EVENT_SECONDS = 0.5  # how often the in-epoch progress is written for live viewers
+BATCH_EVENT_SECONDS = 0.2  # how often the in-epoch progress (a point of the per-step curves) is written
 STEPS_PER_CALL = 16  # training steps per compiled call: less Python overhead per step
+CALLS_PER_EPOCH = 20  # at least this many calls an epoch, so a short epoch still reports progress
+WARMUP_FRACTION, MIN_WARMUP_STEPS = 0.2, 5
 
 
 def learning_rate(config: TrainConfig, steps_per_epoch: int):
     if config.schedule == "constant":
         return config.learning_rate
-    # One-cycle: warm up from peak/25 to the peak over the first 20% of steps, then cosine-anneal
-    # to almost zero. A built-in schedule, so the optimizer config serialises without custom code.
+    # One-cycle: warm up from peak/25 to the peak over the first 20% of steps (at least a few, at
+    # most half), then cosine-anneal to almost zero. A built-in schedule, so the optimizer config
+    # serialises without custom code.
     total = config.epochs * steps_per_epoch
-    warmup = max(1, int(0.2 * total))
+    warmup = max(1, min(total // 2, max(MIN_WARMUP_STEPS, int(WARMUP_FRACTION * total))))
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=config.learning_rate / 25, decay_steps=max(1, total - warmup), alpha=0.002,
         warmup_target=config.learning_rate, warmup_steps=warmup)
@@ -47,10 +50,31 @@ def compiled_model(config: TrainConfig, steps_per_epoch: int, start: keras.Model
     """A fresh model for the config (or `start`, a parent version's model, to fine-tune), seeded,
     compiled with Adam and its learning-rate schedule."""
     keras.utils.set_random_seed(config.seed)
-    model = build_model(config.preset) if start is None else _frozen_statistics(start)
+    if start is None:
+        model = build_model(config.preset)
+        settle_batch_norm(model, config.epochs * steps_per_epoch)
+    else:  # a parent's batch norm is frozen: its statistics stay MNIST's
+        model = _frozen_statistics(start)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate(config, steps_per_epoch)),
-                  loss="categorical_crossentropy", metrics=["accuracy"], steps_per_execution=STEPS_PER_CALL)
+                  loss="categorical_crossentropy", metrics=["accuracy"],
+                  steps_per_execution=steps_per_call(steps_per_epoch))
     return model
+
+
+def steps_per_call(steps_per_epoch: int) -> int:
+    """STEPS_PER_CALL, fewer for a short epoch: 16 steps in one call would report no progress."""
+    return max(1, min(STEPS_PER_CALL, steps_per_epoch // CALLS_PER_EPOCH))
+
+
+def settle_batch_norm(model: keras.Model, total_steps: int) -> None:
+    """Let batch norm's moving statistics (what inference uses) forget their initial values
+    within a short run: with Keras' momentum 0.99 they keep 0.99^100 = 37% of the initial mean 0
+    and variance 1 after 100 steps, and the model that trained well predicts badly. Long runs
+    (over 1,000 steps) keep 0.99."""
+    momentum = min(0.99, 1 - 10 / max(total_steps, 10))  # initial values weigh e^-10 at the end
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = momentum
 
 
 def _frozen_statistics(model: keras.Model) -> keras.Model:
@@ -103,7 +127,7 @@ class LiveLog(keras.callbacks.Callback):
         if now - self.last_write >= BATCH_EVENT_SECONDS:
             self.last_write = now
             self.log.emit("batch", epoch=len(self.history) + 1, step=batch + 1, steps=self.steps,
-                          seconds=now - self.epoch_start, **_floats(logs))
+                          seconds=now - self.epoch_start, learning_rate=_current_lr(self.model), **_floats(logs))
 
     def on_epoch_end(self, epoch, logs=None):
         if self.cancel.is_set():  # a partial epoch's numbers would mislead
@@ -241,15 +265,16 @@ class RunContext:
     command: str                   # the command line that reproduces the run, kept in meta.json
     ship: bool = False             # overwrite the shipped default instead of adding a version
     distribute: str = "none"       # a digits.distribution mode
+    force: bool = False            # with config.activate: activate even past the quality gate
 
 
 def train(config: TrainConfig, store: ModelStore, run_id: str, cancel: threading.Event | None = None,
           data: Mnist | None = None, data_dir: str | None = None, command: str | None = None,
-          ship: bool = False, distribute: str = "none") -> Path:
+          ship: bool = False, distribute: str = "none", force: bool = False) -> Path:
     """Train, evaluate and save one version named `run_id`; events go to the run's log.
     Raises Cancelled (nothing saved) when `cancel` is set; any error is logged as 'failed'."""
     run = RunContext(config, store, run_id, EventLog(store.runs_dir / run_id), cancel or threading.Event(),
-                     command or "python train.py " + " ".join(config.to_argv()), ship, distribute)
+                     command or "python train.py " + " ".join(config.to_argv()), ship, distribute, force)
     run.log.emit("start", pid=os.getpid(), config=config.to_dict())
     try:
         run.log.emit("data")
@@ -329,9 +354,18 @@ def save_version(run: RunContext, inference_model: keras.Model, flatbuffer: byte
         _check(run.cancel)  # still in the temporary folder: a cancel here leaves the store untouched
 
     path = run.store.save(run.run_id, write, overwrite=run.ship)
+    not_activated = None
     if run.config.activate and not run.ship:
-        run.store.activate(run.run_id)
-    run.log.emit("done", version=run.run_id, test_accuracy=meta["test"]["accuracy"], path=str(path))
+        from digits.gate import activation_concern
+
+        not_activated = None if run.force else activation_concern(run.store, run.run_id)
+        if not_activated:
+            print(f"not made active: {not_activated.replace('`', '')} (add --force to activate it anyway)",
+                  file=sys.stderr, flush=True)
+        else:
+            run.store.activate(run.run_id)
+    run.log.emit("done", version=run.run_id, test_accuracy=meta["test"]["accuracy"], path=str(path),
+                 not_activated=not_activated)
     return path
 
 

@@ -247,6 +247,9 @@ def test_a_run_goes_live_is_shared_and_its_version_can_be_made_active(open_page,
     assert "live_curves" in plotly_figures(app)
     assert [row for row in app.dataframe[0].value.to_dict("records") if row["run"] == "tiny"][0]["state"] == "done"
     next(button for button in app.button if button.label == "Make `tiny` the active model").click().run()
+    # 500 images: far below the shipped default, so the quality gate asks first.
+    assert store.active() == DEFAULT_VERSION and "points below the active `default`" in texts(app.warning)
+    app.button(key="confirm_activation").click().run()
     assert store.active() == "tiny"
 
 
@@ -319,6 +322,8 @@ def test_evaluate_compares_two_versions_with_highlighted_4_9_cells_gallery_and_r
     assert all(f"· {predicted}: " in caption and f"· {true}: " in caption for caption in gallery_captions)
 
     robustness = app.dataframe[-1].value
+    # The robustness section says it uses a subset (README's figures are on all 10,000 images).
+    assert "first 2,000 of the 10,000 test images" in texts(app.warning)
     assert list(robustness["variant"]) == ["original", "inverted", "coloured background", "thick strokes",
                                            "thin strokes", "rotated ±15°"]
     original = robustness.set_index("variant").loc["original"]
@@ -358,6 +363,21 @@ def test_models_lists_versions_shows_broken_ones_activates_and_deletes_with_conf
     app.selectbox(key="models_version").set_value("broken").run()
     assert next(b for b in app.button if b.label == "Make active").disabled
 
+
+def test_making_a_clearly_worse_version_active_asks_for_confirmation_saying_why(open_page, store):
+    from test_store import fake_version
+
+    fake_version(store, "quick", meta={"preset": "strong", "test": {"accuracy": 0.28}})
+    app = open_page("models")
+    app.selectbox(key="models_version").set_value("quick").run()
+    next(b for b in app.button if b.label == "Make active").click().run()
+    assert store.active() == DEFAULT_VERSION, "activated without confirmation"
+    assert "28.00% test accuracy" in texts(app.warning) and "points below the active `default`" in texts(app.warning)
+    app.button(key="cancel_activation").click().run()
+    assert store.active() == DEFAULT_VERSION and "points below" not in texts(app.warning)
+    next(b for b in app.button if b.label == "Make active").click().run()
+    app.button(key="confirm_activation").click().run()
+    assert store.active() == "quick" and "`quick` is now the active model." in texts(app.success)
 
 def test_models_sorts_the_whole_store_and_shows_it_a_page_at_a_time(open_page, store):
     meta = json.loads((SHIPPED_DIR / "meta.json").read_text())
@@ -438,13 +458,33 @@ def test_the_progress_line_has_the_epoch_step_and_time_left():
 
     starting = RunStatus("r", "running", {"epochs": 3}, phase="start")
     assert run_progress(starting).caption == "Loading TensorFlow…" and run_progress(starting).fraction == 0
-    status = RunStatus("r", "running", {"epochs": 3}, phase="batch",
-                       epochs=[{"epoch": 1, "seconds": 100.0}],
-                       progress={"epoch": 2, "step": 25, "steps": 100, "seconds": 20.0, "loss": 0.3})
-    progress = run_progress(status)
-    assert progress.fraction == 0.25
-    # 20 s for 25 steps -> 60 s left in this epoch; one more epoch of ~100 s -> 2 min 40 s in all.
-    assert progress.caption == "Epoch 2/3 · step 25/100 · about 1 min 00 s left in this epoch, 2 min 40 s in all"
+    compiling = RunStatus("r", "running", {"epochs": 3}, phase="batch",
+                          progress={"epoch": 1, "step": 0, "steps": 100, "time": 990.0})
+    assert run_progress(compiling, now=999).caption == "Epoch 1/3 · compiling the training step…"
+    # The first report came after compiling (10 steps in 8 s); the pace is measured from it on:
+    # 50 steps in 10 s = 5 steps/s, not the 60 steps in 18 s the epoch's own clock would say.
+    steps = [{"epoch": 1, "step": 10, "steps": 100, "seconds": 8.0, "time": 1000.0, "loss": 0.9},
+             {"epoch": 1, "step": 60, "steps": 100, "seconds": 18.0, "time": 1010.0, "loss": 0.5}]
+    status = RunStatus("r", "running", {"epochs": 3}, phase="batch", progress=steps[-1], steps=steps)
+    progress = run_progress(status, now=1010.0)
+    assert progress.fraction == 0.6
+    assert progress.caption == "Epoch 1/3 · step 60/100 · about 8 s left in this epoch, 48 s in all"
+
+
+def test_progress_moves_every_second_between_reports_and_stop_says_stopping_until_the_end():
+    """The process reports once per compiled call (16 steps, which can take seconds), so the bar
+    sat still, then jumped; and after Stop the next report flipped the caption back to the epoch."""
+    from dashboard.runs_view import run_progress
+    from digits.runs import RunStatus
+
+    steps = [{"epoch": 1, "step": 16, "steps": 400, "seconds": 6.0, "time": 1000.0},
+             {"epoch": 1, "step": 32, "steps": 400, "seconds": 10.0, "time": 1004.0}]  # 4 steps/s
+    status = RunStatus("r", "running", {"epochs": 1}, phase="batch", progress=steps[-1], steps=steps)
+    shown = [run_progress(status, now=1004.0 + second).caption.split(" · ")[1] for second in range(4)]
+    assert shown == ["step 32/400", "step 36/400", "step 40/400", "step 44/400"]
+    status.stop_requested = 1004.5
+    status.progress = status.steps[-1] = {**steps[-1], "step": 48, "time": 1005.0}  # reported after Stop
+    assert run_progress(status, now=1006.0).caption.startswith("Stopping")
 
 
 def test_the_confusion_heatmap_outlines_and_annotates_the_4_9_cells():

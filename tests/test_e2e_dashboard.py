@@ -121,6 +121,10 @@ def test_uploading_a_photo_shows_its_prediction_and_a_bad_file_a_message(app_url
     upload_panel.locator('input[type="file"]').set_input_files(seven)
     expect(metric_value(upload_panel, "Prediction")).to_have_text("7")
 
+    # Several files make a table: remove the photo first, so the broken file is the only one.
+    upload_panel.get_by_role("button", name=f"Remove {seven.name}").click()
+    expect(metric_value(upload_panel, "Prediction")).to_have_count(0)
+    wait_until_app_idle(page)
     upload_panel.locator('input[type="file"]').set_input_files(broken)
     expect(upload_panel.get_by_text("broken.png cannot be used:")).to_be_visible()
     expect(metric_value(upload_panel, "Prediction")).to_have_count(0)
@@ -130,7 +134,7 @@ def test_a_tiny_training_run_goes_live_and_its_version_is_listed(app_url, page, 
     page.goto(f"{app_url}/train")
     page.get_by_text("No training run yet").wait_for()
     fill_training_form(page, epochs=1, subset=1000, name="e2e-tiny")
-    page.get_by_role("button", name="Start").click()
+    page.get_by_role("button", name="Start", exact=True).click()
 
     expect(page.get_by_text("Run e2e-tiny: running")).to_be_visible()
     expect(page.locator('[data-testid="stProgress"]')).to_be_visible()

@@ -121,7 +121,7 @@ def test_two_sessions_pressing_start_at_the_same_instant_start_one_run_and_both_
         # Both clicks at the same moment on the browser's clock, not one after the other.
         at = page.evaluate("Date.now()") + 1500
         for session in pages.values():
-            session.get_by_role("button", name="Start").evaluate(
+            session.get_by_role("button", name="Start", exact=True).evaluate(
                 "(button, at) => setTimeout(() => button.click(), at - Date.now())", at)
 
         for session in pages.values():
@@ -147,7 +147,7 @@ def start_run_from_the_train_page(page, url: str, store, name: str, epochs: int)
     """Start a run from the browser; returns its training process id once the page shows it running."""
     page.goto(f"{url}/train")
     fill_training_form(page, epochs=epochs, subset=2000, name=name)
-    page.get_by_role("button", name="Start").click()
+    page.get_by_role("button", name="Start", exact=True).click()
     expect(page.get_by_text(f"Run {name}: running")).to_be_visible()
     return int(read_lock(store)["pid"])
 

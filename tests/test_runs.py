@@ -95,6 +95,11 @@ def test_a_run_whose_process_died_is_interrupted_and_its_stale_lock_is_recovered
 
 
 def test_a_finished_run_from_the_launcher_is_done_and_can_activate(store):
+    from test_store import fake_version
+
+    # The active version is weaker than any trained one, so the quality gate lets the new one in.
+    fake_version(store, "weak", meta={"preset": "seed", "test": {"accuracy": 0.1}})
+    store.activate("weak")
     run_id = start_run(preset("seed", limit=1000, epochs=1, name="tiny", activate=True), store)
     wait_for(lambda: run_status(store, run_id).state != "running", 180, "the run to end")
     status = run_status(store, run_id)

@@ -131,3 +131,51 @@ def test_train_help_lists_the_typed_options():
     for option in ("--preset", "--epochs", "--batch-size", "--learning-rate", "--augment", "--no-augment",
                    "--class-weight", "--limit", "--seed", "--name", "--activate"):
         assert option in result.stdout
+
+
+def test_the_issue_quick_run_gives_a_model_worth_keeping(store):
+    """`python train.py --limit 2000 --epochs 1` (the 'strong' preset) saved a model with 24-35%
+    test accuracy: 16 steps of 128 images, and batch norm's statistics still mostly at their
+    initial values. Scaled to its size, the same command gives a usable model."""
+    result = run_python("train.py", "--limit", "2000", "--epochs", "1", "--name", "quick-strong")
+    assert result.returncode == 0, result.stderr[-2000:]
+    meta = store.meta("quick-strong")
+    assert meta["preset"] == "strong" and meta["config"]["batch_size"] == 20
+    assert meta["test"]["accuracy"] >= 0.85, meta["test"]["accuracy"]
+    # Quiet logs: none of TensorFlow's start-up lines on a machine without a GPU (--verbose keeps them).
+    for noise in ("cuInit", "cuda drivers", "oneDNN", "absl::InitializeLog"):
+        assert noise not in result.stderr, result.stderr[:2000]
+
+
+def test_quick_runs_are_scaled_to_their_size_and_full_recipes_are_not():
+    from digits.config import PRESETS, config_from_args, preset
+    from digits.training import learning_rate, steps_per_call
+    from train import parse_args
+
+    # A 2,000-image subset gets ~100 steps an epoch; an explicit batch size is kept as given.
+    assert preset("strong", limit=2000).batch_size == 20
+    assert config_from_args(parse_args(["--limit", "2000"])).batch_size == 20
+    assert config_from_args(parse_args(["--limit", "2000", "--batch-size", "64"])).batch_size == 64
+    assert preset("seed", limit=100).batch_size == 16 and preset("seed", limit=10).batch_size == 10
+    # The full-size recipes are unchanged: batch, warm-up, steps per compiled call.
+    for name, config in PRESETS.items():
+        assert preset(name) == config and preset(name, limit=55_000).batch_size == config.batch_size
+    schedule = learning_rate(PRESETS["strong"], 430)
+    assert schedule.warmup_steps == 1720 and schedule.decay_steps == 20 * 430 - 1720
+    assert steps_per_call(430) == 16
+    # A short run reports progress every few steps, and warms up over a few steps at least.
+    assert steps_per_call(100) == 5 and steps_per_call(16) == 1
+    assert learning_rate(preset("fast", limit=200, epochs=1), 13).warmup_steps == 5
+
+
+def test_activate_passes_the_quality_gate_or_says_why_not(store):
+    """`--activate` made any quick run the active model, however much worse than the active one."""
+    from digits.runs import run_status
+
+    result = run_python("train.py", "--preset", "fast", "--limit", "300", "--epochs", "1", "--name", "rough",
+                        "--activate")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert store.active() == "default" and "rough" in store.ids()
+    assert "not made active" in result.stderr and "below the active default" in result.stderr
+    assert "--force" in result.stderr
+    assert "below the active `default`" in run_status(store, "rough").not_activated

@@ -10,6 +10,7 @@ from dashboard.common import (enlarged, model_store, test_set, usable_versions, 
                               warn_unusable)
 from dashboard.samples_view import show_writer_results
 from digits.data import DataError
+from digits.explain import article
 from digits.results import ROBUSTNESS_IMAGES
 from digits.store import StoreError
 
@@ -48,7 +49,7 @@ def show_summary(version: str, evaluation, baseline: tuple[str, object] | None) 
 
 def show_gallery(version: str, evaluation, true: int, predicted: int) -> None:
     indices = evaluation.misclassified(true, predicted)
-    st.markdown(f"**{version}**: {len(indices)} test images of a {true} predicted as {predicted}"
+    st.markdown(f"**{version}**: {len(indices)} test images of {article(true)} predicted as {predicted}"
                 + (f" (the first {GALLERY_SIZE})" if len(indices) > GALLERY_SIZE else ""))
     if not len(indices):
         return
@@ -131,8 +132,10 @@ else:
             show_gallery(version, evaluations[version], true, predicted)
 
 st.header("Robustness")
-st.caption(f"Accuracy on variants of the first {ROBUSTNESS_IMAGES:,} test images, each prepared the way the "
-           "Predict page prepares a photo. A 'no digit' answer counts as wrong.")
+st.warning(f"Computed on a subset: the first {ROBUSTNESS_IMAGES:,} of the 10,000 test images (a page view stays "
+           "quick), so these figures differ from README's, which are on all 10,000 (`python bench/ablation.py`). "
+           "Each variant is prepared the way the Predict page prepares a photo; a 'no digit' answer counts as wrong.",
+           icon=":material/info:")
 show_robustness({version: robustness[version] for version in chosen})
 
 st.header("Your handwriting")

@@ -3,9 +3,11 @@
 import streamlit as st
 
 from dashboard import charts
-from dashboard.common import model_store, notify_after_rerun, show_notice
-from dashboard.runs_view import format_duration, settings_summary
-from digits.store import SHIPPED, StoreError, VersionInfo
+from dashboard.common import (activation_prompt, model_store, notes_editor, notify_after_rerun, request_activation,
+                              show_notice)
+from dashboard.runs_view import format_duration, matches, settings_summary
+from digits.notes import delete_notes, read_notes
+from digits.store import SHIPPED, SHIPPED_FOR_TASK, StoreError, VersionInfo
 
 
 PAGE_SIZE = 50
@@ -17,6 +19,8 @@ DOWNLOADS = (
     ("Download int8 .tflite", "model_int8.tflite", "for a phone app: a quarter of the size, full-integer "
                                                    "(input uint8 [1, 28, 28, 1], pixels 0-255, ink 255); see README"),
 )
+DEFAULT_COLUMNS = ("version", "active", "status", "test accuracy", "4→9", "9→4", "preset", "epochs",
+                   "training images", "created", "int8", "tags", "note")
 
 
 def version_row(info: VersionInfo) -> dict:
@@ -39,27 +43,25 @@ def version_row(info: VersionInfo) -> dict:
     }
 
 
-def delete_version(version: str) -> None:
+def delete_version(info: VersionInfo) -> None:
+    version = info.id
+    was_active = version == store.active(info.task)   # a number version: the active number reader
     try:
         store.delete(version)
+        delete_notes(store, "versions", version)
     except StoreError as err:
         st.error(str(err))
         return
-    notify_after_rerun(f"Deleted `{version}`.")
+    notify_after_rerun(f"Deleted `{version}`." + (f" The active model is now `{store.active(info.task)}`."
+                                                  if was_active else ""))
     st.rerun()
 
 
 def version_actions(info: VersionInfo) -> None:
     buttons = st.container(horizontal=True)
-    if buttons.button("Make active", icon=":material/check_circle:", disabled=info.active or info.broken,
-                      help="already active" if info.active else None):
-        try:
-            store.activate(info.id)
-        except StoreError as err:
-            st.error(str(err))
-        else:
-            notify_after_rerun(f"`{info.id}` is now the active model.")
-            st.rerun()
+    buttons.button("Make active", icon=":material/check_circle:", disabled=info.active or info.broken,
+                   help="already active" if info.active else None, on_click=request_activation,
+                   args=(store, info.id))
     for label, name, help_text in DOWNLOADS:
         model_file = info.path / name
         missing = not model_file.is_file()
@@ -71,9 +73,12 @@ def version_actions(info: VersionInfo) -> None:
     is_default = info.id in SHIPPED
     with buttons.popover("Delete…", icon=":material/delete:", disabled=is_default,
                          help="the shipped default cannot be deleted" if is_default else None):
-        st.write(f"Delete **{info.id}** for good? Its model file and metrics are removed; this cannot be undone.")
+        takes_over = f" It is the active model: the shipped default `{SHIPPED_FOR_TASK[info.task]}` takes over." \
+            if info.active else ""
+        st.write(f"Delete **{info.id}** for good? Its model file and metrics are removed; this cannot be "
+                 f"undone.{takes_over}")
         if st.button("Delete for good", type="primary", icon=":material/delete:", key="confirm_delete"):
-            delete_version(info.id)
+            delete_version(info)
 
 
 def sorted_page(rows: list[dict]) -> list[dict]:
@@ -96,11 +101,17 @@ versions = store.catalog()  # the store's index: the page costs the same with 1 
 if not versions:
     st.warning("The store holds no version, and the shipped default `model_store/default` is missing.")
     st.stop()
-shown = sorted_page([version_row(info) for info in versions])
-st.dataframe(shown, hide_index=True, column_config={
+query = st.text_input("Search versions", placeholder="a version id, preset, note or tag", key="version_search")
+notes = {info.id: read_notes(store, "versions", info.id) for info in versions}
+rows = [{**version_row(info), "tags": " ".join(notes[info.id].tags), "note": notes[info.id].note} for info in versions]
+columns = st.multiselect("Columns", list(rows[0]), default=[c for c in DEFAULT_COLUMNS if c in rows[0]],
+                         key="version_columns", help="the table shows these; every setting is one click away")
+shown = sorted_page([row for row in rows if matches(query, *row.values())])
+st.dataframe(shown, hide_index=True, column_order=columns, column_config={
     "version": st.column_config.TextColumn(width="medium", pinned=True),
     "test accuracy": st.column_config.NumberColumn(format="percent"),
     "learning rate": st.column_config.NumberColumn(format="%.4g"),
+    "note": st.column_config.TextColumn(width="large"),
 })
 by_id = {info.id: info for info in versions}
 for row in shown:
@@ -112,12 +123,20 @@ chosen = st.selectbox("Version", list(by_id), index=list(by_id).index(store.acti
                       else 0, format_func=lambda version: version + (" (active)" if by_id[version].active else ""),
                       key="models_version")
 version_actions(by_id[chosen])
+activation_prompt(store, chosen)
+with st.expander("Note and tags"):
+    notes_editor(store, "versions", chosen)
 try:
     meta = store.info(chosen).meta or {}  # the one version shown in full: its whole meta.json
 except StoreError:  # deleted since the list was read
     meta = {}
 if meta.get("history"):
     st.plotly_chart(charts.training_curves(meta["history"]), key="version_curves")
+if (meta.get("test") or {}).get("confusion"):
+    view = st.segmented_control("Confusion matrix on the test set", ["counts", "% of each true digit"],
+                                default="counts", key="confusion_view")
+    st.plotly_chart(charts.confusion_heatmap(meta["test"]["confusion"], percent=view != "counts"),
+                    key="version_confusion", config={"displayModeBar": False})
 if meta:
     with st.expander("Everything recorded about this version (meta.json)"):
         st.json({key: value for key, value in meta.items() if key != "test"} |

@@ -5,9 +5,10 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard.number_view import number_mode
-from dashboard.common import (CANVAS_SIDE, ENLARGED_SIDE, draw_canvas, enlarged, load_predictor,
-                              model_store, version_picker)
+from dashboard.common import (CANVAS_SIDE, ENLARGED_SIDE, draw_canvas, enlarged, enlarged_rgb, load_predictor,
+                              model_store, results_csv, upload_row, version_picker)
 from dashboard.samples_view import Reading, feedback_controls
+from digits.explain import TOP, article, digit_count, heat_overlay, occlusion_map, top_choices
 from digits.preprocessing import MIN_INK_SIDE, ImageError, load_image, prepare, preview
 from digits.store import StoreError
 
@@ -16,7 +17,8 @@ UPLOAD_TAB = "Upload a photo or scan"
 DOT_PEN_WIDTHS = 2  # a drawing spanning less than this many pen widths is a dot, not a digit
 
 
-def show_prediction(predictor, image, no_digit_message: str, min_ink_side: float = MIN_INK_SIDE):
+def show_prediction(predictor, image, no_digit_message: str, min_ink_side: float = MIN_INK_SIDE,
+                    narrow: bool = False):
     """Prepare `image` the MNIST way, predict, and show the digit, its confidence, all ten
     probabilities and the 28x28 input the model received; the prediction, or None."""
     model_input = None if image is None else prepare(image, min_ink_side)
@@ -28,17 +30,40 @@ def show_prediction(predictor, image, no_digit_message: str, min_ink_side: float
         st.error("This model answers with invalid numbers (NaN): its training probably diverged, for example "
                  "with a too high learning rate. Pick another version.")
         return None
-    digit_column, confidence_column = st.columns(2)
+    # Narrow (compare mode): one above the other, or "100.0%" would not fit.
+    digit_column, confidence_column = (st.container(), st.container()) if narrow else st.columns(2)
     digit_column.metric("Prediction", prediction.digit)
     confidence_column.metric("Confidence", f"{prediction.confidence:.1%}")
     if prediction.unsure:
-        runner_up = int(prediction.probabilities.argsort()[-2])
-        st.warning(f"Low confidence: the model is unsure. It could also be a {runner_up} "
-                   f"({prediction.probabilities[runner_up]:.0%}).")
+        choices = ", ".join(f"{article(digit)} ({p:.0%})" for digit, p in top_choices(prediction.probabilities))
+        st.warning(f"Low confidence: the model is unsure. Its top {TOP} guesses: {choices}.")
+    several = digit_count(image)
+    if several > 1:
+        st.info(f"This image seems to hold several digits (about {several} side by side); the model reads one "
+                "digit at a time. Read it as a number instead: choose **Number** under Read at the top of this "
+                "page (or use `digits read`).",
+                icon=":material/pin:")
     st.html(charts.probability_bars(prediction.probabilities))
-    st.image(enlarged(prediction.model_input), width=ENLARGED_SIDE,
-             caption="What the model received: 28×28, MNIST-style")
+    images = [enlarged(prediction.model_input)]
+    captions = ["What the model received: 28×28, MNIST-style"]
+    if st.session_state.get("explain"):
+        heat = occlusion_map(predictor.probabilities, prediction.model_input, prediction.digit)
+        images.append(enlarged_rgb(heat_overlay(prediction.model_input, heat)))
+        captions.append(f"Red: pixels that made it {article(prediction.digit)}; blue: against (occlusion)")
+    st.image(images, width=ENLARGED_SIDE, caption=captions)
     return prediction
+
+
+def show_results(predictors: dict, image, no_digit_message: str, min_ink_side: float = MIN_INK_SIDE):
+    """One version's prediction, or two side by side (compare mode); the first version's prediction."""
+    if len(predictors) == 1:
+        return show_prediction(next(iter(predictors.values())), image, no_digit_message, min_ink_side)
+    shown = []
+    for column, (compared, predictor) in zip(st.columns(len(predictors)), predictors.items()):
+        with column:
+            st.markdown(f"**{compared}**")
+            shown.append(show_prediction(predictor, image, no_digit_message, min_ink_side, narrow=True))
+    return shown[0]
 
 
 def correct_or_confirm(key: str, image, prediction, source: str) -> None:
@@ -46,6 +71,18 @@ def correct_or_confirm(key: str, image, prediction, source: str) -> None:
     if prediction is not None:
         feedback_controls(key, Reading(image, prediction.model_input, str(prediction.digit), prediction.confidence,
                                        version, source))
+
+
+def batch_results(predictor, uploads) -> None:
+    """Several files: one row each (thumbnail, digit, confidence, top 3), and the table as CSV."""
+    rows = [upload_row(predictor, upload) for upload in uploads]
+    st.dataframe(rows, hide_index=True, row_height=60, column_config={
+        "image": st.column_config.ImageColumn("image", width="small"),
+        "confidence": st.column_config.NumberColumn(format="percent"),
+    })
+    table = [{key: value for key, value in row.items() if key != "image"} for row in rows]
+    st.download_button("Download the results (CSV)", data=results_csv(table), file_name="predictions.csv",
+                       mime="text/csv", icon=":material/download:", on_click="ignore")
 
 
 def clear_canvas() -> None:
@@ -67,13 +104,27 @@ except StoreError as err:
     st.error(f"This version cannot be used: {err}")
     st.stop()
 
+options = st.container(horizontal=True)
+options.toggle("Show which pixels drove the prediction", key="explain",
+               help="occlusion sensitivity: each patch of the 28×28 input is covered in turn, and the drop in "
+                    "the predicted digit's probability is painted over it")
+compare = options.toggle("Compare two versions", key="compare")
+predictors = {version: predictor}
+if compare:
+    other = version_picker("Compare with", key="compare_version", store=store, exclude=version)
+    if other is not None:
+        try:
+            predictors[other] = load_predictor(other)
+        except StoreError as err:
+            st.error(f"`{other}` cannot be used: {err}")
+
 # Lazy tabs: only the open tab's code runs (switching tabs reruns the page), so the hidden upload
-# tab costs a stroke nothing.
-draw_tab, upload_tab = st.tabs(["Draw", UPLOAD_TAB], key="predict_tab", on_change="rerun")
+# and camera tabs cost a stroke nothing (and the browser asks for the camera only when it is used).
+draw_tab, upload_tab, camera_tab = st.tabs(["Draw", UPLOAD_TAB, "Camera"], key="predict_tab", on_change="rerun")
 
 
 @st.fragment
-def drawing_area(predictor) -> None:
+def drawing_area(predictors: dict) -> None:
     """The canvas and its prediction: a stroke reruns only this fragment, not the whole page
     (the canvas already waits 200 ms after the mouse is released before it sends)."""
     canvas_column, result_column = st.columns([1, 1], gap="large")
@@ -84,16 +135,20 @@ def drawing_area(predictor) -> None:
         st.slider("Stroke width", min_value=8, max_value=40, key="stroke_width", width=CANVAS_SIDE)
         st.button("Clear", icon=":material/ink_eraser:", on_click=clear_canvas)
     with result_column:
-        prediction = show_prediction(
-            predictor, drawing, "Draw a digit (0-9) on the black canvas; the prediction follows each stroke.",
+        prediction = show_results(
+            predictors, drawing, "Draw a digit (0-9) on the black canvas; the prediction follows each stroke.",
             min_ink_side=max(MIN_INK_SIDE, DOT_PEN_WIDTHS * st.session_state.stroke_width / CANVAS_SIDE))
         correct_or_confirm("draw", drawing, prediction, "canvas")
 
 
-def upload_area(predictor) -> None:
-    upload = st.file_uploader("A photo or scan of one digit, any background", type=UPLOAD_TYPES,
-                              help="PNG, JPEG, BMP, GIF or WebP, up to 5 MB")
-    if upload is not None:
+def upload_area(predictors: dict) -> None:
+    uploads = st.file_uploader("Photos or scans of one digit each, any background", type=UPLOAD_TYPES,
+                               accept_multiple_files=True, help="PNG, JPEG, BMP, GIF or WebP, up to 5 MB each; "
+                               "several files give a table of results")
+    if len(uploads) > 1:
+        batch_results(predictors[version], uploads)
+    elif uploads:
+        upload = uploads[0]
         try:
             image = load_image(upload.getvalue())
         except ImageError as err:  # its message starts "image: " for bytes, which have no file name
@@ -101,16 +156,37 @@ def upload_area(predictor) -> None:
         else:
             image_column, result_column = st.columns([1, 1], gap="large")
             with result_column:
-                prediction = show_prediction(predictor, image, "No digit found in this image: it looks blank, "
-                                             "or the ink has too little contrast with the paper.")
+                prediction = show_results(predictors, image, "No digit found in this image: it looks blank, "
+                                          "or the ink has too little contrast with the paper.")
                 correct_or_confirm("upload", image, prediction, "upload")
             # What was read (upright, the first frame), as any browser shows it (not 16-bit, not CMYK).
             image_column.image(preview(image, 2 * CANVAS_SIDE), caption=upload.name, width=CANVAS_SIDE)
 
 
-with draw_tab:  # the default tab; its canvas keeps its drawing while the other tab is open
-    drawing_area(predictor)
+def camera_area(predictors: dict) -> None:
+    # Off until asked for: the browser asks for the camera only then.
+    if not st.toggle("Turn the camera on", key="camera_on"):
+        return
+    photo = st.camera_input("Take a photo of a digit written on paper", key="camera",
+                            help="hold the paper flat, the digit filling about a third of the picture")
+    if photo is not None:
+        try:
+            image = load_image(photo.getvalue())
+        except ImageError as err:
+            st.error(f"The photo cannot be used: {str(err).removeprefix('image: ')}")
+        else:
+            prediction = show_results(predictors, image,
+                                      "No digit found in the photo: write it darker or larger, on plain paper.")
+            correct_or_confirm("camera", image, prediction, "upload")  # a photo, as an upload is
+
+
+with draw_tab:  # the default tab; its canvas keeps its drawing while the other tabs are open
+    drawing_area(predictors)
 
 if upload_tab.open:
     with upload_tab:
-        upload_area(predictor)
+        upload_area(predictors)
+
+if camera_tab.open:
+    with camera_tab:
+        camera_area(predictors)

@@ -1,0 +1,62 @@
+"""The Models and Train pages' downloads, views and wording (AppTest, the real pages): the LiteRT
+exports as downloads, the confusion matrix in percent, a column choice so wide tables fit, '—'
+instead of 'None', the preset's description not cut off, and deleting the active version saying
+that the shipped default takes over."""
+
+from __future__ import annotations
+
+import json
+
+from test_dashboard import open_page, plotly_figures, texts  # noqa: F401 - open_page is a fixture
+from test_run_tracking import fake_run
+
+
+def download_labels(app) -> list[str]:
+    return [button.proto.label for button in app.get("download_button")]
+
+
+def test_models_offers_the_tflite_exports_and_a_percentage_confusion_matrix(open_page, store, copied_default):
+    app = open_page("models")
+    assert {"Download .keras", "Download .tflite", "Download int8 .tflite"} <= set(download_labels(app))
+    app.selectbox(key="models_version").set_value(copied_default).run()
+
+    counts = plotly_figures(app)["version_confusion"]["data"][0]["text"]
+    assert "%" not in json.dumps(counts)  # image counts
+    app.get("segmented_control")[0].set_value("% of each true digit").run()
+    shares = plotly_figures(app)["version_confusion"]["data"][0]["text"]
+    assert shares[4][4].endswith("%") and 99 < float(shares[4][4].rstrip("%")) <= 100
+
+
+def test_wide_tables_fit_a_column_choice_and_no_none(open_page, store):
+    app = open_page("models")
+    table = app.dataframe[0]
+    shown = list(table.proto.column_order)
+    assert shown[:4] == ["version", "active", "status", "test accuracy"] and "learning rate" not in shown
+    app.multiselect(key="version_columns").select("learning rate").run()
+    assert "learning rate" in app.dataframe[0].proto.column_order
+
+    fake_run(store, "broke", state="failed")
+    app = open_page("train")
+    [row] = app.dataframe[0].value.to_dict("records")
+    assert row["test accuracy"] == "—", "a failed run's test accuracy read 'None'"
+    assert "schedule" not in app.dataframe[0].proto.column_order
+    app.multiselect(key="run_columns").select("schedule").run()
+    assert "schedule" in app.dataframe[0].proto.column_order
+
+
+def test_the_preset_box_shows_the_name_and_the_description_below_it(open_page, store):
+    app = open_page("train")
+    assert app.selectbox(key="preset").value == "strong"
+    assert "strong: 20 epochs, batch 128, augmentation, class weights 9=2" in texts(app.caption)
+    app.selectbox(key="preset").set_value("seed").run()
+    assert "seed: 5 epochs, batch 64" in texts(app.caption)
+
+
+def test_deleting_the_active_version_says_the_default_takes_over(open_page, store, copied_default):
+    store.activate(copied_default)
+    app = open_page("models")
+    delete = app.get("popover")[0]
+    assert "the shipped default `default` takes over" in texts(delete.markdown)
+    delete.button(key="confirm_delete").click().run()
+    assert store.active() == "default"
+    assert "The active model is now `default`." in texts(app.success)
