@@ -4,7 +4,8 @@
     python bench/ablation.py --limit 5000    # a quicker, rougher run
 
 Each model is evaluated on the MNIST test set and its variants (inverted polarity, coloured
-backgrounds, thick and thin strokes, small rotations), both with the tutorial's plain
+backgrounds, thick and thin strokes, small rotations; tight crops, 16x16 scans, 1-bit scans, phone
+photos, ruled paper, small digits in a large frame), both with the tutorial's plain
 preprocessing (grey, resize, scale) and with the project's MNIST-style preparation. Prints a
 Markdown table (accuracy, and the 4->9 / 9->4 counts) and writes it to bench/results/ablation.md.
 """

@@ -117,6 +117,14 @@ def test_set():
     return split
 
 
+@st.cache_data(show_spinner=False)
+def variant_examples(count: int = 1) -> dict[str, list[np.ndarray]]:
+    """The first `count` test images as each variant makes them (uint8 RGB, sizes vary)."""
+    from digits.variants import VARIANTS, make_variant
+
+    return {name: make_variant(name, test_set().images[:count]) for name in VARIANTS}
+
+
 def version_results(version: str):
     """`digits.results.VersionResults` of a version: its test-set evaluation and variant
     accuracies, read from the cache beside it (computed and kept there the first time)."""

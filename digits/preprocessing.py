@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy import ndimage
 
 MAX_PIXELS = 40_000_000     # larger images are refused before decoding (decompression bombs)
 WORK_SIDE = 160             # analysis resolution: larger images are reduced first (speed, noise)
@@ -25,11 +26,17 @@ SOLID_INK = 0.25            # a digit needs ink at least this strong
 FAINT_INK = 0.05            # the digit's extent: everything at least this inked
 NOISE_LEVELS = 4             # ink fainter than this many paper-noise levels is paper texture
 MIN_INK_SIDE = 0.06         # a blob smaller than this fraction of the image is a speck, not a digit
-MAX_INK_FRACTION = 0.55     # more "ink" than this is texture or noise, not a digit on a background
 BOX, FIELD = 20, 28         # MNIST: fit into 20x20, place in 28x28
 CENTRE = (FIELD - 1) / 2    # 13.5 in pixel-index coordinates
 MARGIN = 1                  # centring may not push the digit closer than this to an edge
-MAX_BORDER_SPREAD = 0.08    # a border this uneven (median absolute deviation) has no clear paper
+MAX_NOISE = 0.05            # an image this noisy (median deviation from the 3x3 median) shows no digit
+EVEN_PAPER = 0.1            # paper whose level varies more than this (10-90% range) is lit unevenly
+SHADE = 0.45                # under uneven light, dark ink takes more than this share of the paper's light
+RULING_SPAN = 0.9           # a straight line across this much of the image is ruling, not ink, ...
+RULING_WIDTH = 0.6          # ... when it is thinner than this many stroke widths and fainter than this much ink
+NEAR_BLOB = 0.25            # a blob within this many digit sizes of the digit is part of it, ...
+BIG_BLOB = 0.2              # ... and one with this share of the digit's ink within half a digit size
+MIN_DIGIT_SHARE = 0.6       # the digit holds at least this share of all the ink, or it is not one digit
 # MNIST's strokes are 1.7-3.6 pixels wide in the 28x28 field (5th-95th percentile of its test
 # digits as prepared here, median 2.4).
 # Outside this band a stroke is grown or shrunk by one field pixel. The band was chosen on the
@@ -154,18 +161,14 @@ def ink_map(image: Image.Image) -> np.ndarray | None:
     if alpha is not None and np.median(_border(np.asarray(alpha))) < 128:
         # A transparent background (a canvas layer, a sticker): whatever is opaque is ink.
         ink = np.asarray(_reduced(alpha), np.float32) / 255.0
-        noise = 0.0
+        noise, on_paper = 0.0, False
     else:
-        # Paper is what the border mostly shows; ink is what differs from it, in either direction.
         image = _reduced(image)
         array = np.asarray(image)
-        grey = _grey(array, image.mode)
-        border = _border(grey)
-        background = float(np.median(border))
-        noise = float(np.median(np.abs(border - background)))
-        if noise > MAX_BORDER_SPREAD:
-            return None  # noise or a busy photo: no plain background for a digit to stand on
-        ink = grey - background if background < 0.5 else background - grey
+        found = _ink_on_paper(_grey(array, image.mode))
+        if found is None:
+            return None
+        (ink, noise), on_paper = found, True
         if alpha is not None:
             ink *= array[..., -1] / np.float32(255)  # transparent pixels count as background
     peak = float(ink.max(initial=0))
@@ -174,7 +177,138 @@ def ink_map(image: Image.Image) -> np.ndarray | None:
     # Stretch the contrast; where the paper is grainy (a photo, a JPEG), drop ink fainter than a
     # few noise levels. A clean image keeps every grey level: thin strokes live in them.
     floor = min(0.5, NOISE_LEVELS * noise / peak)
-    return np.clip((ink * (1 / peak) - floor) * (1 / (1 - floor)), 0, 1, dtype=np.float32)
+    ink = np.clip((ink * (1 / peak) - floor) * (1 / (1 - floor)), 0, 1, dtype=np.float32)
+    # Paper (not a drawing layer) may carry ruling lines and stray marks besides the digit.
+    return _digit_only(_without_ruling(ink)) if on_paper else ink
+
+
+def _otsu(grey: np.ndarray) -> float:
+    """The grey level that best splits the image into two classes (Otsu 1979: the largest
+    between-class variance), over 256 levels."""
+    counts = np.bincount(np.minimum((grey * 256).astype(np.int32), 255).ravel(), minlength=256)
+    levels = np.arange(256) + 0.5
+    below = np.cumsum(counts)[:-1]                       # pixels at or below level i, i = 0..254
+    mass_below = np.cumsum(counts * levels)[:-1]
+    above = grey.size - below
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_below = mass_below / below
+        mean_above = ((counts * levels).sum() - mass_below) / above
+        between = below * above * (mean_below - mean_above) ** 2
+    return (int(np.nanargmax(between)) + 1) / 256
+
+
+def _thickness(mask: np.ndarray) -> float:
+    """How far into a class one can go from the other: the 90th percentile of its distance map.
+    Outside the image counts as the class itself, so a digit cut by the edge is not thinned."""
+    return float(np.percentile(ndimage.distance_transform_edt(mask)[mask], 90))
+
+
+def _stroke_width(strokes: np.ndarray) -> float:
+    """The typical stroke width in a mask, in pixels: twice the median of the distance map
+    along the strokes' middle (its ridge)."""
+    distance = ndimage.distance_transform_edt(strokes)
+    return 2 * float(np.median(distance[strokes & (distance >= ndimage.maximum_filter(distance, 3))]))
+
+
+def _ink_on_paper(grey: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """Ink (float32 [H, W], high = ink, not yet stretched) and the image's noise level from a
+    grey image; None when there is no paper with strokes on it.
+
+    Paper and ink are decided from the whole image, not its border (a digit may touch or fill
+    it): Otsu's threshold splits the grey levels in two, and ink is the class that forms strokes,
+    the thinner one (paper around, between and inside strokes is wider than the strokes). Light
+    ink needs even dark paper: uneven darkness (away from the soft edges of strokes) is a shadow
+    on light paper, and the ink is dark. Where either class is uneven (shadows, uneven light),
+    the paper's level is followed locally: a grey
+    opening a third of the image wide removes the strokes and leaves the paper; ink is what
+    rises above it, for dark ink as a fraction of the local paper brightness, as reflectance is
+    (a shadow dims ink and paper alike)."""
+    if float(grey.max() - grey.min()) < MIN_CONTRAST:
+        return None  # blank: one level all over
+    dark = grey < _otsu(grey)
+    if dark.all() or not dark.any() or grey[~dark].mean() - grey[dark].mean() < MIN_CONTRAST:
+        return None
+    uneven_dark, uneven_light = _uneven(grey, dark), _uneven(grey, ~dark)
+    ink_is_dark = _thickness(dark) <= _thickness(~dark) or uneven_dark
+    strokes = dark if ink_is_dark else ~dark
+    inkness = 1 - grey if ink_is_dark else grey                       # [H, W], ink high
+    paper = float(np.median(inkness[~strokes]))
+    window = 2 * (max(grey.shape) // 6) + 1                           # odd, a third of the image
+    # Outside the image is paper: a stroke cut by the edge stays ink up to the edge.
+    background = np.float32(paper)  # even light: one paper level, so broad strokes stay whole
+    if uneven_dark or uneven_light:
+        background = ndimage.grey_opening(inkness, size=window, mode="constant", cval=paper)
+    ink = inkness - background
+    if ink_is_dark:
+        ink /= np.maximum(1 - background, MIN_CONTRAST)
+        if uneven_dark or uneven_light:
+            # What a square window cannot follow (a shadow's slanted edge) is left as faint
+            # "ink"; ink on paper absorbs far more of the light than that.
+            ink = np.clip((ink - SHADE) / (1 - SHADE), 0, None)
+    # Noise: how far a pixel typically strays from its 3x3 neighbourhood's median. Paper and the
+    # inside of strokes are flat, so a clean image scores ~0 whatever its ink covers.
+    noise = float(np.median(np.abs(ink - ndimage.median_filter(ink, 3))))
+    if noise > MAX_NOISE:
+        return None  # noise all over: no plain paper for a digit to stand on
+    return ink.astype(np.float32), noise
+
+
+def _uneven(grey: np.ndarray, mask: np.ndarray) -> bool:
+    """Whether a class of pixels varies in level more than EVEN_PAPER (the range of its middle
+    80%) away from its soft edges: ink and shadowed paper in one class, or a lighting gradient."""
+    core = ndimage.binary_erosion(mask, iterations=2)
+    if not core.any():
+        return False
+    low, high = np.percentile(grey[core], [10, 90])
+    return bool(high - low > EVEN_PAPER)
+
+
+def _without_ruling(ink: np.ndarray) -> np.ndarray:
+    """Ink without the lines of ruled or squared paper: a band of rows (or columns) inked along
+    RULING_SPAN of the image, thinner than the strokes, fainter than the ink and not at the
+    image's edge (where a digit cropped tight touches it along a stroke), is paper.
+    Where a stroke crosses such a line, the line's level is taken off the stroke."""
+    solid = ink[ink > SOLID_INK]
+    strong = float(np.percentile(solid, 90)) if solid.size else 1.0
+    width = _stroke_width(ink > RULING_WIDTH * strong)  # of the strokes, not of fainter lines
+    for axis in (1, 0):  # rows (horizontal lines), then columns (vertical lines)
+        inked = ink > FAINT_INK
+        across = inked.mean(axis=axis) >= RULING_SPAN                  # [H] rows or [W] columns
+        bands, _ = ndimage.label(across)
+        for (band,) in ndimage.find_objects(bands):
+            line = np.zeros_like(inked)
+            if axis == 1:
+                line[band] = inked[band]
+            else:
+                line[:, band] = inked[:, band]
+            level = float(np.median(ink[line]))
+            inside = band.start > 0 and band.stop < len(across)  # a digit may touch the edge along a stroke
+            if inside and band.stop - band.start < RULING_WIDTH * width and level < RULING_WIDTH * strong:
+                ink = np.where(line, np.clip((ink - level) / max(1 - level, 1e-3), 0, 1), ink)
+    return ink.astype(np.float32)
+
+
+def _digit_only(ink: np.ndarray) -> np.ndarray | None:
+    """The digit alone: the blob of solid ink with the most ink, and the blobs beside it (a
+    broken stroke, a 5's flag); specks and marks further away are dropped. None when the digit
+    holds less than MIN_DIGIT_SHARE of the ink (marks all over: a busy photo, not a digit)."""
+    # Solid ink, grown by a pixel so that a stroke broken by a pixel or two stays one blob.
+    blobs, count = ndimage.label(ndimage.binary_dilation(ink > SOLID_INK), structure=np.ones((3, 3)))
+    if count <= 1:
+        return ink
+    mass = ndimage.sum_labels(ink, blobs, np.arange(1, count + 1))       # [count]
+    boxes = ndimage.find_objects(blobs)
+    main = int(np.argmax(mass))
+    top, bottom, left, right = boxes[main][0].start, boxes[main][0].stop, boxes[main][1].start, boxes[main][1].stop
+    size = max(bottom - top, right - left)
+    keep = np.zeros(count + 1, bool)                                     # [count + 1], 0 = paper
+    for i, (rows, cols) in enumerate(boxes):
+        gap = max(0, top - rows.stop, rows.start - bottom, left - cols.stop, cols.start - right)
+        keep[i + 1] = gap <= NEAR_BLOB * size or (mass[i] >= BIG_BLOB * mass[main] and gap <= size / 2)
+    if mass[keep[1:]].sum() < MIN_DIGIT_SHARE * mass.sum():
+        return None
+    near = ndimage.binary_dilation(keep[blobs], iterations=2)  # the blobs with their soft edges
+    return np.where(near, ink, np.float32(0))
 
 
 # -- into the 28x28 field -------------------------------------------------------------------
@@ -194,8 +328,8 @@ def fit_to_field(ink: np.ndarray, min_ink_side: float = MIN_INK_SIDE) -> np.ndar
         return None
     crop = ink[_ink_box(ink)]  # [h, w]
     height, width = crop.shape
-    if max(height, width) < min_ink_side * max(ink.shape) or solid.mean() > MAX_INK_FRACTION:
-        return None  # a speck, or noise/texture all over: not a digit
+    if max(height, width) < min_ink_side * max(ink.shape):
+        return None  # a speck, not a digit
     # One antialiased resampling maps the crop into the field: scaled so its longer side is 20
     # pixels, its centre of mass at the field's centre, but never pushed closer than MARGIN to
     # an edge (a '7' is top-heavy). Resampling once keeps thin strokes sharp.

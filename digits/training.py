@@ -97,7 +97,7 @@ def make_dataset(split: Split, config: TrainConfig, training: bool) -> tf.data.D
     def to_model_input(images, labels):
         x = tf.cast(images, tf.float32)[..., None] / 255.0
         if training and config.augment:
-            x = augment_batch(x)
+            x = augment_batch(x, labels=labels)
         return x, tf.one_hot(labels, NUM_CLASSES), tf.gather(weights, tf.cast(labels, tf.int32))
 
     ds = tf.data.Dataset.from_tensor_slices((split.images, split.labels))

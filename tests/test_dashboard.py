@@ -20,6 +20,7 @@ from conftest import ROOT
 from dashboard_helpers import (FakeCanvas, blank_canvas, canvas_rgba, drawn_seven_rgba, photo_png, stop_training,
                                wait_for_run_end)
 from digits.store import DEFAULT_VERSION, SHIPPED_DIR
+from digits.variants import VARIANTS
 
 APP = str(ROOT / "dashboard" / "app.py")
 PAGE_TIMEOUT = 120  # seconds; the first page that needs TensorFlow loads it
@@ -324,8 +325,9 @@ def test_evaluate_compares_two_versions_with_highlighted_4_9_cells_gallery_and_r
     robustness = app.dataframe[-1].value
     # The robustness section says it uses a subset (README's figures are on all 10,000 images).
     assert "first 2,000 of the 10,000 test images" in texts(app.warning)
-    assert list(robustness["variant"]) == ["original", "inverted", "coloured background", "thick strokes",
-                                           "thin strokes", "rotated ±15°"]
+    assert list(robustness["variant"]) == list(VARIANTS)
+    assert all(robustness["what it is"])  # each variant says in one line how it is made
+    assert [caption for caption in image_captions(app) if caption in VARIANTS] == list(VARIANTS)  # thumbnails
     original = robustness.set_index("variant").loc["original"]
     assert original[f"{DEFAULT_VERSION} accuracy"] == original[f"{copied_default} accuracy"] > 0.98
 

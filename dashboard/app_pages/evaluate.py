@@ -3,19 +3,22 @@
 from functools import partial
 
 import streamlit as st
+from PIL import Image
 
 from dashboard import charts
 from dashboard.number_view import numbers_section
-from dashboard.common import (enlarged, model_store, test_set, usable_versions, version_label, version_results,
-                              warn_unusable)
+from dashboard.common import (enlarged, model_store, test_set, usable_versions, variant_examples, version_label,
+                              version_results, warn_unusable)
 from dashboard.samples_view import show_writer_results
 from digits.data import DataError
 from digits.explain import article
 from digits.results import ROBUSTNESS_IMAGES
 from digits.store import StoreError
+from digits.variants import VARIANTS
 
 GALLERY_SIZE = 24
 GALLERY_IMAGE_SIDE = 96
+THUMBNAIL_SIDE = 84
 
 
 def select_cell(version: str) -> None:
@@ -61,6 +64,13 @@ def show_gallery(version: str, evaluation, true: int, predicted: int) -> None:
                       for i in shown])
 
 
+def show_variant_examples() -> None:
+    """One test image as each variant makes it, at one size (a 16x16 scan blown up, a 200x200 photo shrunk)."""
+    examples = variant_examples()
+    st.image([Image.fromarray(images[0]).resize((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.NEAREST)
+              for images in examples.values()], caption=list(examples), width=THUMBNAIL_SIDE)
+
+
 def show_robustness(results: dict[str, dict[str, dict]]) -> None:
     """results: version -> variant -> {accuracy, no_digit, 4->9, 9->4} (each version's cached results)."""
     versions = list(results)
@@ -68,8 +78,9 @@ def show_robustness(results: dict[str, dict[str, dict]]) -> None:
                   for version, by_variant in results.items()}
     st.plotly_chart(charts.robustness_bars(accuracies), key="robustness")
     columns = ("accuracy", "no_digit", "4->9", "9->4")
-    st.dataframe([{"variant": variant, **{f"{version} {column}": results[version][variant][column]
-                                          for version in versions for column in columns}}
+    st.dataframe([{"variant": variant, "what it is": VARIANTS[variant].__doc__,
+                   **{f"{version} {column}": results[version][variant][column]
+                      for version in versions for column in columns}}
                   for variant in results[versions[0]]], hide_index=True,
                  column_config={f"{version} accuracy": st.column_config.NumberColumn(format="percent")
                                 for version in versions})
@@ -136,6 +147,7 @@ st.warning(f"Computed on a subset: the first {ROBUSTNESS_IMAGES:,} of the 10,000
            "quick), so these figures differ from README's, which are on all 10,000 (`python bench/ablation.py`). "
            "Each variant is prepared the way the Predict page prepares a photo; a 'no digit' answer counts as wrong.",
            icon=":material/info:")
+show_variant_examples()
 show_robustness({version: robustness[version] for version in chosen})
 
 st.header("Your handwriting")
