@@ -228,11 +228,12 @@ def upload_row(predictor, upload) -> dict:
     import io
 
     from digits.explain import digit_count, top_choices
-    from digits.preprocessing import ImageError, load_image, prepare, preview
+    from digits.preprocessing import ImageError, check_file_size, load_image, prepare, preview
 
     row = {"image": None, "file": upload.name, "digit": None, "confidence": None, "top 3": "",
            "several digits": False, "problem": ""}
     try:
+        check_file_size(upload.size)
         image = load_image(upload.getvalue())
         buffer = io.BytesIO()
         preview(image, THUMBNAIL_SIDE).save(buffer, format="PNG")

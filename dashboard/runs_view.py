@@ -54,6 +54,14 @@ def parse_class_weights(text: str) -> dict[int, float]:
     return weights
 
 
+def settings_text(config: TrainConfig) -> str:
+    """"preset seed, 5 epochs, batch 64, learning rate 0.001, …": what a run really starts with."""
+    return (f"preset {config.preset}, {config.epochs} epochs, batch {config.batch_size}, learning rate "
+            f"{config.learning_rate:g}, {config.schedule} schedule, {'' if config.augment else 'no '}augmentation, "
+            f"class weights {format_class_weights(config.class_weights) or 'none'}, "
+            f"{min(config.limit or TRAIN_SIZE, TRAIN_SIZE):,} training images")
+
+
 def config_from_form(preset_name: str, *, epochs: int, batch_size: int | None, learning_rate: float,
                      schedule: str, augment: bool, class_weights: str, subset_size: int | None,
                      name: str, activate: bool, from_version: str | None = None,

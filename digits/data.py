@@ -14,6 +14,7 @@ import os
 import sys
 import tempfile
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,7 +92,7 @@ def read_idx_file(path: Path) -> bytes:
     if raw[:2] == b"\x1f\x8b":
         try:
             return gzip.decompress(raw)
-        except (OSError, EOFError) as err:
+        except (OSError, EOFError, zlib.error) as err:  # bad CRC or length, truncated, corrupt deflate data
             raise DataError(f"{path}: broken gzip stream ({err}). Delete it and fetch it again.") from err
     return raw
 

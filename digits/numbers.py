@@ -228,8 +228,9 @@ class NumberReader:
 
     def __init__(self, flatbuffer: bytes):
         from digits.predict import LiteInterpreter
+        from digits.store import NUMBER_TASK
 
-        self._interpreter = LiteInterpreter(flatbuffer)
+        self._interpreter = LiteInterpreter(flatbuffer, task=NUMBER_TASK)  # checks [N, 32, 256, 1] -> [N, 64, 11]
 
     def logits(self, strip: np.ndarray) -> np.ndarray:
         """float32 [STRIP_HEIGHT, STRIP_WIDTH] -> float32 [FRAMES, 11]."""

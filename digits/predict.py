@@ -93,16 +93,24 @@ class LiteInterpreter:
     (figures in BENCHMARKS.md). A full-integer (int8) model is fed and read through its
     quantisation parameters, so callers always pass and get float32."""
 
-    def __init__(self, flatbuffer: bytes, batch: int = 1):
+    def __init__(self, flatbuffer: bytes, batch: int = 1, task: str | None = None):
         from ai_edge_litert.interpreter import Interpreter
+
+        from digits.store import DIGIT_TASK, model_shape_problem
 
         self._interpreter = Interpreter(model_content=flatbuffer, num_threads=min(2, os.cpu_count() or 1))
         source = self._interpreter.get_input_details()[0]
         if source["shape"][0] != batch:
             self._interpreter.resize_tensor_input(source["index"], [batch, *source["shape"][1:]])
         self._interpreter.allocate_tensors()
-        self._source = self._interpreter.get_input_details()[0]
-        self._target = self._interpreter.get_output_details()[0]
+        inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
+        # An int8/uint8 input is fed float32 through its quantisation (see _quantised).
+        dtype = "float32" if inputs[0]["dtype"] in (np.int8, np.uint8) else inputs[0]["dtype"].__name__
+        problem = model_shape_problem(inputs[0]["shape"], dtype, outputs[0]["shape"], task or DIGIT_TASK) \
+            if len(inputs) == 1 and len(outputs) == 1 else "must have one input and one output"
+        if problem:
+            raise ValueError(f"the LiteRT model {problem}")
+        self._source, self._target = inputs[0], outputs[0]
         self._lock = threading.Lock()  # an interpreter serves one call at a time
 
     def __call__(self, images: np.ndarray) -> np.ndarray:

@@ -20,6 +20,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
 MAX_PIXELS = 40_000_000     # larger images are refused before decoding (decompression bombs)
+MAX_FILE_BYTES = 5 * 2**20  # the upload cap (5 MiB), as the Predict page states it
+IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")  # what README documents; Pillow reads ~40 more
 WORK_SIDE = 160             # analysis resolution: larger images are reduced first (speed, noise)
 MIN_CONTRAST = 0.15         # ink must differ from the background by this much (of full range)
 SOLID_INK = 0.25            # a digit needs ink at least this strong
@@ -62,7 +64,7 @@ def load_image(source) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(source)
+            image = Image.open(source, formats=IMAGE_FORMATS)  # a TIFF or PSD renamed .png is refused
             if image.width * image.height > MAX_PIXELS:
                 raise ImageError(f"{name}: {image.width}x{image.height} pixels is too large "
                                  f"(at most {MAX_PIXELS // 1_000_000} megapixels)")
@@ -84,6 +86,12 @@ def load_image(source) -> Image.Image:
     return ImageOps.exif_transpose(image)  # phone photos: upright as the camera saw them
 
 
+def check_file_size(size: int) -> None:
+    """ImageError for a file over the upload cap (MAX_FILE_BYTES)."""
+    if size > MAX_FILE_BYTES:
+        raise ImageError(f"{size:,} bytes is over the {MAX_FILE_BYTES / 2**20:g} MiB ({MAX_FILE_BYTES:,} bytes) limit")
+
+
 def _from_array(array: np.ndarray) -> Image.Image:
     """uint8/uint16/bool/float (in [0, 1]) arrays of shape (H, W), (H, W, 1..4)."""
     if array.ndim == 3 and array.shape[2] == 1:
@@ -91,6 +99,9 @@ def _from_array(array: np.ndarray) -> Image.Image:
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (2, 3, 4)) \
             or array.shape[0] < 1 or array.shape[1] < 1:
         raise ImageError(f"an image array must be (H, W) or (H, W, 1-4 channels), not {array.shape}")
+    if array.shape[0] * array.shape[1] > MAX_PIXELS:  # before any copy or conversion, whatever the dtype
+        raise ImageError(f"{array.shape[1]}x{array.shape[0]} pixels is too large "
+                         f"(at most {MAX_PIXELS // 1_000_000} megapixels)")
     if array.dtype == np.uint8:  # the common case (a canvas, a decoded image): no conversion
         return Image.fromarray(np.ascontiguousarray(array), _array_mode(array))
     if array.dtype == bool:
@@ -104,8 +115,6 @@ def _from_array(array: np.ndarray) -> Image.Image:
         array = array.astype(np.float32)
     else:
         raise ImageError(f"an image array of dtype {array.dtype} is not supported")
-    if array.shape[0] * array.shape[1] > MAX_PIXELS:
-        raise ImageError(f"{array.shape[1]}x{array.shape[0]} pixels is too large")
     pixels = (np.clip(array, 0, 1) * 255 + 0.5).astype(np.uint8)
     return Image.fromarray(pixels, _array_mode(array))
 

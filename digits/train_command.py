@@ -28,7 +28,8 @@ from digits.data import DataError  # noqa: E402
 from digits.distribution import MODES, cluster_role, is_chief  # noqa: E402
 from digits.personal import check_start, samples_for  # noqa: E402
 from digits.quiet import load_tensorflow  # noqa: E402
-from digits.runs import Cancelled, RunBusy, acquire_lock, new_run_id, prepare_run_dir, release_lock  # noqa: E402
+from digits.runs import (Cancelled, RunBusy, acquire_lock, holds_lock, new_run_id, prepare_run_dir,  # noqa: E402
+                         release_lock)
 from digits.samples import SampleError  # noqa: E402
 from digits.store import SHIPPED_FOR_TASK, ModelStore, StoreError  # noqa: E402
 
@@ -56,7 +57,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                              "model_store/default-number with --task number); for maintainers")
     parser.add_argument("--verbose", action="store_true",
                         help="keep TensorFlow's start-up lines (CUDA, oneDNN, CPU instructions)")
-    parser.add_argument("--run-id", help=argparse.SUPPRESS)  # set by the dashboard, which holds the lock
+    # Set by the dashboard's launcher: the run's id (its folder is made) and the run lock it took for us.
+    parser.add_argument("--run-id", help=argparse.SUPPRESS)
+    parser.add_argument("--lock-fd", type=int, help=argparse.SUPPRESS)
 
 
 def install_cancel_handlers() -> threading.Event:
@@ -77,8 +80,9 @@ def install_cancel_handlers() -> threading.Event:
 def reproducing_command(argv: list[str] | None) -> str:
     """The command line as a user would type it again (without the dashboard's internal --run-id)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if "--run-id" in args:
-        del args[args.index("--run-id"):args.index("--run-id") + 2]
+    for internal in ("--run-id", "--lock-fd"):
+        if internal in args:
+            del args[args.index(internal):args.index(internal) + 2]
     return "python train.py " + shlex.join(args) if args else "python train.py"
 
 
@@ -104,15 +108,21 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     if args.distribute == "multiworker" and not is_chief():
         return run_worker(config, args)
     run_id = SHIPPED_FOR_TASK[config.task] if args.ship else (args.run_id or new_run_id(config))
-    try:
-        acquire_lock(store, run_id, os.getpid())
-    except RunBusy as err:
-        print(f"train.py: error: {err}", file=sys.stderr)
+    if (args.run_id is None) != (args.lock_fd is None):
+        print("train.py: error: --run-id and --lock-fd are set together, by the dashboard", file=sys.stderr)
+        return 2
+    if args.lock_fd is not None and not holds_lock(store, args.lock_fd):
+        print(f"train.py: error: run {run_id!r} was not handed the run lock; not started", file=sys.stderr)
         return 3
     try:
+        lock = args.lock_fd if args.lock_fd is not None else acquire_lock(store, run_id)
+    except (RunBusy, StoreError) as err:  # another run holds the lock; the store cannot be written
+        print(f"train.py: error: {err}", file=sys.stderr)
+        return 3 if isinstance(err, RunBusy) else 1
+    try:  # the lock is held until this process ends, whatever ends it
         if args.ship:
             (store.runs_dir / run_id).mkdir(parents=True, exist_ok=True)
-        elif not args.run_id:  # the dashboard prepared the run folder already
+        elif args.lock_fd is None:  # the dashboard prepared the run folder already
             prepare_run_dir(store, run_id, config)
         load_tensorflow(args.verbose)  # only after the checks pass
         from digits.training import train
@@ -126,7 +136,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         print(f"run {run_id} cancelled; nothing was saved.", file=sys.stderr)
         return 130
     finally:
-        release_lock(store, run_id)
+        release_lock(store, lock)
     print(f"saved version {run_id} at {path}")
     return 0
 

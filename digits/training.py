@@ -88,9 +88,11 @@ def _frozen_statistics(model: keras.Model) -> keras.Model:
 
 
 def make_dataset(split: Split, config: TrainConfig, training: bool) -> tf.data.Dataset:
-    """uint8 [N, 28, 28] -> batches of (float32 [B, 28, 28, 1] in [0, 1], one-hot [B, 10], weight [B])."""
+    """uint8 [N, 28, 28] -> batches of (float32 [B, 28, 28, 1] in [0, 1], one-hot [B, 10], weight [B]).
+    Class weights apply to the training loss only: validation metrics stay unweighted, so they
+    compare between runs with different weights."""
     weights = np.ones(NUM_CLASSES, np.float32)
-    for digit, weight in config.class_weights.items():
+    for digit, weight in (config.class_weights if training else {}).items():
         weights[digit] = weight
     weights = tf.constant(weights)
 

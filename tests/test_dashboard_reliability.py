@@ -7,8 +7,6 @@ from __future__ import annotations
 import io
 import re
 import shutil
-import signal
-import subprocess
 import zipfile
 
 import pytest
@@ -16,7 +14,9 @@ from PIL import ImageFile
 
 from dashboard_helpers import (DIGIT_STROKES, NO_DIGIT, difficult_uploads, drawn_rgba, line, photo_png,
                                stop_training)
+from digits.runs import pid_alive, read_lock
 from digits.store import DEFAULT_VERSION, SHIPPED_DIR
+from test_training import wait_for
 from test_dashboard import (canvas, first_image_of, image_captions, metric_values,  # noqa: F401
                             open_page, submit_training_form, test_split, texts)
 
@@ -160,22 +160,18 @@ def test_a_stop_that_ends_the_training_process_before_it_can_answer_shows_the_ru
     """Stop pressed right after Start reaches train.py before it has set up its signal handler, and
     the signal ends it without a word: the run is cancelled (nothing saved), not 'interrupted'."""
     from digits.config import preset
-    from digits.runs import EventLog, acquire_lock, prepare_run_dir
+    from digits.runs import read_events, start_run, stop_run
 
-    process = subprocess.Popen(["sleep", "60"], start_new_session=True)  # SIGTERM ends it, as it would train.py
-    try:
-        EventLog(prepare_run_dir(store, "early", preset("seed", name="early"))).emit("queued")
-        acquire_lock(store, "early", process.pid)
-        app = open_page("train")
-        assert "Run `early`: running" in texts(app.subheader)
-        app.button(key="stop_run").click().run()
-        assert process.wait(10) == -signal.SIGTERM
-        app.run()
-        assert "Run `early`: cancelled" in texts(app.subheader)
-        assert "nothing was saved" in texts(app.warning)
-    finally:
-        process.kill()
-        process.wait()
+    run_id = start_run(preset("seed", limit=1000, epochs=1, name="early"), store)
+    holder = read_lock(store)
+    assert stop_run(store) == "early"  # at once: the process is still starting Python
+    wait_for(lambda: not pid_alive(holder["pid"]), 30, "train.py to end")
+    assert "start" not in [event["event"] for event in read_events(store.runs_dir / run_id)], \
+        "train.py got as far as training: the stop came too late to test this"
+    app = open_page("train")
+    assert "Run `early`: cancelled" in texts(app.subheader)
+    assert "nothing was saved" in texts(app.warning)
+    assert "early" not in store.ids()
 
 
 # -- the store: broken, unknown and vanishing versions --------------------------------------------

@@ -16,7 +16,7 @@ from dashboard_helpers import (CHROMIUM, DIGIT_STROKES, NO_DIGIT, difficult_uplo
                                stop_process_group, stop_training, wait_until_app_idle)
 from digits.runs import pid_alive, read_events, read_lock
 from digits.store import ModelStore
-from test_e2e_dashboard import app_url, browser, e2e_store, metric_value, page  # noqa: F401
+from test_e2e_dashboard import app_url, browser, dashboard, e2e_store, metric_value, page  # noqa: F401
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect

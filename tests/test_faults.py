@@ -56,8 +56,7 @@ def test_sigkill_at_random_moments_never_leaves_a_half_version(store):
         # The active model always loads.
         assert store.load(store.active()) is not None
         # A new run can start: the stale lock is recovered.
-        acquire_lock(store, f"probe-{trial}", os.getpid())
-        release_lock(store, f"probe-{trial}")
+        release_lock(store, acquire_lock(store, f"probe-{trial}"))
     # The kills really landed while loading data, mid-epoch and while saving.
     interrupted_during = {last for _, last, state in outcomes if state == "interrupted"}
     assert {"data", "batch", "saving"} <= interrupted_during, outcomes

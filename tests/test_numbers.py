@@ -4,6 +4,7 @@ case of issue 13 with generated (MNIST test digits) or drawn images; the `read` 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 
 import numpy as np
@@ -233,3 +234,52 @@ def test_train_py_task_number_trains_a_number_version_with_live_sequence_metrics
     read = run_python("-m", "digits", "read", "--json", str(drawn))
     assert read.returncode == 0 and json.loads(read.stdout)[0]["error"] is None
 
+
+
+def copy_shipped_number(store: ModelStore, name: str, **meta_changes) -> None:
+    """The shipped number reader copied into the store as `name`, its meta.json changed."""
+    import shutil
+
+    from digits.store import SHIPPED
+
+    folder = store.root / name
+    shutil.copytree(SHIPPED[DEFAULT_NUMBER_VERSION], folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({**meta, "id": name, **meta_changes}))
+
+
+def test_the_number_pointer_is_read_as_warily_as_the_digit_one(store, tmp_path):
+    """ACTIVE-number: garbage, a link or a FIFO falls back to the shipped number reader; a valid
+    pointer is followed; the digit model's ACTIVE is left alone."""
+    copy_shipped_number(store, "mine-number")
+    outside = tmp_path / "outside"
+    outside.write_text("mine-number\n")
+    pointer = store.root / "ACTIVE-number"
+    for tamper in (lambda: pointer.write_bytes(b"mine-number\xff\n"), lambda: pointer.symlink_to(outside),
+                   lambda: os.mkfifo(pointer), lambda: pointer.write_text("../mine-number\n")):
+        pointer.unlink(missing_ok=True)
+        tamper()
+        assert store.active(NUMBER_TASK) == DEFAULT_NUMBER_VERSION and store.active() == "default"
+    pointer.unlink()
+    store.activate("mine-number")
+    assert pointer.read_text() == "mine-number\n" and not (store.root / "ACTIVE").exists()
+    assert store.active(NUMBER_TASK) == "mine-number" and number_reader(store).read(drawn_number("73")).number == "73"
+
+
+def test_a_version_is_checked_against_its_own_task_s_signature(store):
+    """A number model that says it reads digits (no task) is broken with the reason when loaded and
+    served; a task the app does not know breaks the version; a number version loads as one."""
+    from digits.predict import version_predictor
+
+    copy_shipped_number(store, "no-task")
+    meta = json.loads((store.root / "no-task" / "meta.json").read_text())
+    del meta["task"]
+    (store.root / "no-task" / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(StoreError, match=r"takes float32 \[N, 32, 256, 1\]; the app gives float32 \[N, 28, 28, 1\]"):
+        store.load("no-task")
+    with pytest.raises((StoreError, ValueError), match=r"\[N, 28, 28, 1\]"):
+        version_predictor(store, "no-task")
+    copy_shipped_number(store, "letters", task="letters")
+    assert "task = 'letters' is not one of digit, number" in store.info("letters").error
+    model = store.load(DEFAULT_NUMBER_VERSION)
+    assert tuple(model.input_shape[1:]) == (32, 256, 1) and tuple(model.output_shape[1:]) == (64, 11)

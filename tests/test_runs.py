@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -58,12 +57,12 @@ def test_lock_takers_racing_each_other_never_both_win(store):
     for round_number in range(400):
         if round_number % 2:
             (store.runs_dir / "LOCK").write_text(json.dumps({"run_id": "killed", "pid": dead.pid}))
-        barrier, winners = threading.Barrier(2), []
+        barrier, winners, locks = threading.Barrier(2), [], {}
 
         def take(run_id):
             barrier.wait()
             try:
-                acquire_lock(store, run_id, os.getpid())
+                locks[run_id] = acquire_lock(store, run_id)
                 winners.append(run_id)
             except RunBusy:
                 pass
@@ -75,7 +74,8 @@ def test_lock_takers_racing_each_other_never_both_win(store):
             thread.join()
         assert len(winners) == 1, (round_number, winners)
         assert current_run(store) == winners[0]
-        release_lock(store, winners[0])
+        release_lock(store, locks[winners[0]])
+        assert current_run(store) is None
 
 
 def test_a_run_whose_process_died_is_interrupted_and_its_stale_lock_is_recovered(store):
@@ -90,8 +90,10 @@ def test_a_run_whose_process_died_is_interrupted_and_its_stale_lock_is_recovered
     status = run_status(store, "ghost")
     assert status.state == "interrupted" and len(status.epochs) == 1
     assert current_run(store) is None
-    acquire_lock(store, "next", 12345678)  # the stale lock is taken over, not a RunBusy
+    lock = acquire_lock(store, "next")  # the stale lock is taken over, not a RunBusy
     assert json.loads((store.runs_dir / "LOCK").read_text())["run_id"] == "next"
+    assert current_run(store) == "next"
+    release_lock(store, lock)
 
 
 def test_a_finished_run_from_the_launcher_is_done_and_can_activate(store):

@@ -1,5 +1,7 @@
 """Models: every version in the store with its metrics and settings; activate, download, delete."""
 
+from functools import partial
+
 import streamlit as st
 
 from dashboard import charts
@@ -62,13 +64,14 @@ def version_actions(info: VersionInfo) -> None:
     buttons.button("Make active", icon=":material/check_circle:", disabled=info.active or info.broken,
                    help="already active" if info.active else None, on_click=request_activation,
                    args=(store, info.id))
-    for label, name, help_text in DOWNLOADS:
-        model_file = info.path / name
-        missing = not model_file.is_file()
+    for label, name, help_text in DOWNLOADS:  # read when clicked, from the version folder only (no links)
+        missing = not (info.path / name).is_file()
         buttons.download_button(
-            label, data=model_file.read_bytes, file_name=f"digits-{info.id}{name.removeprefix('model')}",
-            mime="application/octet-stream", icon=":material/download:", disabled=missing, on_click="ignore",
-            help=f"not exported yet: `python -m digits export --model {info.id}{' --int8' if 'int8' in name else ''}`"
+            label, data=partial(store.model_bytes, info.id, name),
+            file_name=f"digits-{info.id}{name.removeprefix('model')}", mime="application/octet-stream",
+            icon=":material/download:", disabled=missing or info.broken, on_click="ignore",
+            help=f"broken: {info.error}" if info.broken else
+            f"not exported yet: `python -m digits export --model {info.id}{' --int8' if 'int8' in name else ''}`"
             if missing else help_text)
     is_default = info.id in SHIPPED
     with buttons.popover("Delete…", icon=":material/delete:", disabled=is_default,

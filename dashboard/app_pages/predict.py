@@ -9,7 +9,8 @@ from dashboard.common import (CANVAS_SIDE, ENLARGED_SIDE, draw_canvas, enlarged,
                               model_store, results_csv, upload_row, version_picker)
 from dashboard.samples_view import Reading, feedback_controls
 from digits.explain import TOP, article, digit_count, heat_overlay, occlusion_map, top_choices
-from digits.preprocessing import MIN_INK_SIDE, ImageError, load_image, prepare, preview
+from digits.preprocessing import (MAX_FILE_BYTES, MIN_INK_SIDE, ImageError, check_file_size, load_image, prepare,
+                                  preview)
 from digits.store import StoreError
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
@@ -143,13 +144,15 @@ def drawing_area(predictors: dict) -> None:
 
 def upload_area(predictors: dict) -> None:
     uploads = st.file_uploader("Photos or scans of one digit each, any background", type=UPLOAD_TYPES,
-                               accept_multiple_files=True, help="PNG, JPEG, BMP, GIF or WebP, up to 5 MB each; "
+                               accept_multiple_files=True,
+                               help=f"PNG, JPEG, BMP, GIF or WebP, up to {MAX_FILE_BYTES / 2**20:g} MiB each; "
                                "several files give a table of results")
     if len(uploads) > 1:
         batch_results(predictors[version], uploads)
     elif uploads:
         upload = uploads[0]
         try:
+            check_file_size(upload.size)
             image = load_image(upload.getvalue())
         except ImageError as err:  # its message starts "image: " for bytes, which have no file name
             st.error(f"**{upload.name}** cannot be used: {str(err).removeprefix('image: ')}")

@@ -6,7 +6,7 @@ from dashboard import charts
 from dashboard.common import (activation_prompt, model_store, notes_editor, notify_after_rerun, request_activation,
                               show_notice, usable_versions)
 from dashboard.runs_view import (STATE_LABELS, config_from_form, current_numbers, diff_rows, format_class_weights,
-                                 matches, preset_label, run_curve_data, run_progress, run_rows)
+                                 matches, preset_label, run_curve_data, run_progress, run_rows, settings_text)
 from dashboard.samples_view import sample_store
 from digits import runs
 from digits.config import PRESETS, QUICK_STEPS_PER_EPOCH, SCHEDULES, TRAIN_SIZE, ConfigError, TrainConfig
@@ -35,8 +35,8 @@ def start_training(config) -> None:
                 "it is shown beside the form. One run at a time.")
     except (ConfigError, StoreError, SampleError) as err:
         st.error(f"Not started: {err}")
-    else:
-        st.toast(f"Started run `{run_id}`.")  # the live view, drawn after this form, shows it
+    else:  # say what it runs with: the browser turns a number it cannot read ("1e309") back into the preset's
+        st.success(f"Started run `{run_id}` with {settings_text(config)}.")  # the live view beside shows it
 
 
 def show_run(status: runs.RunStatus) -> None:
@@ -52,10 +52,14 @@ def show_run(status: runs.RunStatus) -> None:
         if status.stop_requested:  # until the process has ended: it finishes its batch first
             st.button("Stopping…", icon=":material/hourglass_top:", key="stop_run", disabled=True)
         elif st.button("Stop", icon=":material/stop_circle:", key="stop_run"):
-            runs.stop_run(store)
-            st.toast("Stopping after the current batch; nothing will be saved.")
+            try:
+                runs.stop_run(store)
+                st.toast("Stopping after the current batch; nothing will be saved.")
+            except StoreError as err:
+                st.error(str(err))
     elif status.state == "done":
-        st.success(f"Version `{status.version}` is saved. Test accuracy: **{status.test_accuracy:.2%}**")
+        accuracy = "?" if status.test_accuracy is None else f"{status.test_accuracy:.2%}"  # a log edited by hand
+        st.success(f"Version `{status.version}` is saved. Test accuracy: **{accuracy}**")
         if status.not_activated:
             st.warning(f"It was not made the active model: {status.not_activated}.")
         if status.version and status.version != store.active():
