@@ -184,7 +184,7 @@ class ModelStore:
         info = self.info(version)
         if info.broken:
             raise StoreError(f"version {version!r} is broken ({info.error}); it cannot be made active")
-        with store_writes(f"make {version!r} the active {info.task} version"):
+        with store_writes(f"make {version!r} the active version"):
             self.root.mkdir(parents=True, exist_ok=True)
             _atomic_write_text(self.root / ACTIVE_FILE[info.task], version + "\n")
 
