@@ -13,9 +13,10 @@ import streamlit as st
 from PIL import Image
 
 from digits.gate import activation_concern
-from digits.store import ModelStore, StoreError, VersionInfo
+from digits.store import DIGIT_TASK, ModelStore, StoreError, VersionInfo
 
 CANVAS_SIDE = 280              # pixels; 10x the model's 28x28 input
+WIDE_CANVAS = (900, 250)       # width, height: the Number mode's canvas, room for a dozen digits
 ENLARGED_SIDE = 196            # how big the 28x28 model input is shown (7x)
 CANVAS_TOOLBAR_ROOM = 24       # pixels of room above the canvas for the component's floating toolbar
 
@@ -34,10 +35,10 @@ def model_stamp(store: ModelStore, version: str, name: str = "model.keras") -> f
         return 0.0
 
 
-def usable_versions(store: ModelStore) -> list[VersionInfo]:
-    """Versions that can be loaded; broken ones are left out (the Models page shows them).
-    From the store's index: a rerun costs the same with 1 version or 1,000."""
-    return [info for info in store.catalog() if not info.broken]
+def usable_versions(store: ModelStore, task: str = DIGIT_TASK) -> list[VersionInfo]:
+    """Versions of a task (digit or number) that can be loaded; broken ones are left out (the
+    Models page shows them). From the store's index: a rerun costs the same with 1 version or 1,000."""
+    return [info for info in store.catalog() if not info.broken and info.task == task]
 
 
 def version_label(info: VersionInfo) -> str:
@@ -64,22 +65,23 @@ def warn_unusable(store: ModelStore, versions, usable: list[str]) -> None:
                        "The Models page lists every version.")
 
 
-def version_picker(label: str, key: str, store: ModelStore, exclude: str | None = None) -> str | None:
-    """A select box of the usable versions (but `exclude`), the active one first chosen; None when
-    there are none."""
-    versions = [info for info in usable_versions(store) if info.id != exclude]
+def version_picker(label: str, key: str, store: ModelStore, task: str = DIGIT_TASK,
+                   exclude: str | None = None) -> str | None:
+    """A select box of the usable versions of a task (but `exclude`), the active one first chosen;
+    None when there are none."""
+    versions = [info for info in usable_versions(store, task) if info.id != exclude]
     if exclude is not None and not versions:
         st.info("There is no other usable version to compare with: train one on the Train page.")
         return None
-    warn_unusable(store, [v for v in (st.session_state.get(key), store.active()) if v != exclude],
+    warn_unusable(store, [v for v in (st.session_state.get(key), store.active(task)) if v != exclude],
                   [info.id for info in versions])
     if not versions:
-        st.error("No usable model version: the shipped default `model_store/default` is missing or broken, "
-                 "and no other version is in the store. Train one on the Train page.")
+        st.error(f"No usable {task} model version: the shipped default `{store.path(store.active(task))}` is "
+                 "missing or broken, and no other version is in the store. Train one on the Train page.")
         return None
     labels = {info.id: version_label(info) for info in versions}
     ids = list(labels)
-    active = store.active()
+    active = store.active(task)
     return st.selectbox(label, ids, index=ids.index(active) if active in ids else 0,
                         format_func=labels.__getitem__, key=key)
 
@@ -139,6 +141,47 @@ def _cached_results(version_dir: str, stamp: float, meta_stamp: float, version: 
     return results(_store, version, test_set(), predictor)
 
 
+def _version_key(store: ModelStore, version: str) -> tuple[str, float, float]:
+    """A version's folder and the time stamps of its model and meta.json: a cache key."""
+    return str(store.path(version)), model_stamp(store, version), model_stamp(store, version, "meta.json")
+
+
+def load_number_reader(version: str):
+    """The `digits.numbers.NumberReader` of a number version (its model.tflite through LiteRT)."""
+    store = model_store()
+    return _cached_number_reader(*_version_key(store, version), version, store)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the number model…")
+def _cached_number_reader(version_dir: str, stamp: float, meta_stamp: float, version: str, _store: ModelStore):
+    from digits.numbers import number_reader
+
+    return number_reader(_store, version)
+
+
+@st.cache_resource(show_spinner="Writing the synthetic test numbers…")
+def number_test_set(count: int) -> dict:
+    """`count` synthetic numbers per category, from the MNIST test images (shared by every session)."""
+    from digits.number_evaluation import test_set_by_category
+
+    return test_set_by_category(count)
+
+
+def number_results(version: str, count: int) -> dict:
+    """{category: digits.number_evaluation.CategoryResult} of a number version on the test numbers."""
+    store = model_store()
+    return _cached_number_results(*_version_key(store, version), version, count, store)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _cached_number_results(version_dir: str, stamp: float, meta_stamp: float, version: str, count: int,
+                           _store: ModelStore) -> dict:
+    from digits.number_evaluation import read_categories
+
+    reader = _cached_number_reader(version_dir, stamp, meta_stamp, version, _store)
+    return read_categories(reader.logits_batch, number_test_set(count))
+
+
 # -- widgets and images ----------------------------------------------------------------------
 def draw_canvas(stroke_width: int, key: str) -> np.ndarray | None:
     """A black 280x280 drawing canvas with white ink, like MNIST; returns the drawing as an RGBA
@@ -146,11 +189,20 @@ def draw_canvas(stroke_width: int, key: str) -> np.ndarray | None:
 
     The component is imported here, not at the top: streamlit-drawable-canvas 0.13 can only be
     declared inside a running Streamlit server, and the page tests replace this function."""
+    return _canvas(stroke_width, key, CANVAS_SIDE, CANVAS_SIDE)
+
+
+def draw_wide_canvas(stroke_width: int, key: str) -> np.ndarray | None:
+    """The Number mode's canvas: as `draw_canvas`, WIDE_CANVAS wide and high."""
+    return _canvas(stroke_width, key, *WIDE_CANVAS)
+
+
+def _canvas(stroke_width: int, key: str, width: int, height: int) -> np.ndarray | None:
     from streamlit_drawable_canvas import st_canvas
 
     st.space(CANVAS_TOOLBAR_ROOM)  # its toolbar floats above the canvas: it covered the tab labels
     result = st_canvas(stroke_width=stroke_width, stroke_color="#FFFFFF", background_color="#000000",
-                       width=CANVAS_SIDE, height=CANVAS_SIDE, drawing_mode="freedraw",
+                       width=width, height=height, drawing_mode="freedraw",
                        return_image_data=True, key=key)
     return result.image_data
 

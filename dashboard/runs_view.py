@@ -154,7 +154,7 @@ def current_numbers(status: RunStatus) -> dict[str, float]:
         if key in source:
             numbers[key] = source[key]
     if status.epochs:
-        for key in ("val_loss", "val_accuracy"):
+        for key in ("val_loss", "val_accuracy", "val_digit_error"):  # the last: number runs only
             if status.epochs[-1].get(key) is not None:
                 numbers[key] = status.epochs[-1][key]
     return numbers

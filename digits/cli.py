@@ -1,5 +1,5 @@
-"""`digits ...` (or `python -m digits ...`): train, predict images, evaluate a version, export it,
-manage the model store and your samples."""
+"""`digits ...` (or `python -m digits ...`): train, predict images, read whole numbers, evaluate a
+version, export it, manage the model store and your samples."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from digits.quiet import load_tensorflow, quiet_native_logs  # noqa: E402
-from digits.store import DEFAULT_VERSION, ModelStore, StoreError  # noqa: E402
+from digits.store import DIGIT_TASK, NUMBER_TASK, SHIPPED, ModelStore, StoreError  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", help="version id (default: the active version)")
     predict.add_argument("--json", action="store_true", help="print one JSON list, an object per file")
 
-    evaluate = commands.add_parser("evaluate", help="evaluate a version on the 10,000 MNIST test images")
+    read = commands.add_parser("read", help="read the whole number (several digits) in each image")
+    read.add_argument("images", nargs="+", help="PNG, JPEG, BMP, GIF or WebP files: a postcode, an amount, a reading")
+    read.add_argument("--model", help="number version id (default: the active number version)")
+    read.add_argument("--json", action="store_true", help="print one JSON list, an object per file")
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a version on the 10,000 MNIST test images "
+                                                    "(a number version: on synthetic test numbers)")
     evaluate.add_argument("--model", help="version id (default: the active version)")
     evaluate.add_argument("--json", action="store_true", help="print the full report as JSON")
     evaluate.add_argument("--data-dir", help="folder with the MNIST IDX files")
@@ -50,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("action", nargs="?", choices=["list", "activate", "delete"], default="list")
     models.add_argument("version", nargs="?", help="the version to activate or delete")
     models.add_argument("--json", action="store_true", help="print the list as JSON")
-    for command in (predict, evaluate, export, models):
+    for command in (predict, read, evaluate, export, models):
         command.add_argument("--verbose", action="store_true",
                              help="keep TensorFlow's and LiteRT's start-up lines (CUDA, oneDNN, XNNPACK)")
     models.add_argument("--force", action="store_true",
@@ -82,26 +88,40 @@ def add_samples_parser(commands) -> None:
 def cmd_predict(args, store: ModelStore) -> int:
     from digits.explain import digit_count
     from digits.predict import version_predictor
-    from digits.preprocessing import ImageError, prepare
+    from digits.preprocessing import prepare
 
+    if store.usable(args.model).task != DIGIT_TASK:
+        raise StoreError(f"version {args.model!r} reads whole numbers: use `digits read`")
     with quiet_native_logs(args.verbose):  # LiteRT announces its XNNPACK delegate
         predictor = version_predictor(store, args.model)
+
+    def predict(path: str) -> dict:
+        prediction = predictor.predict_prepared(prepare(path))
+        return {"several_digits": digit_count(path) > 1, "digit": prediction.digit,
+                "confidence": round(prediction.confidence, 6),
+                "probabilities": None if prediction.probabilities is None
+                else [round(float(p), 6) for p in prediction.probabilities]}
+
+    return _each_file(args, {"digit": None, "confidence": None, "probabilities": None, "several_digits": False},
+                      predict, _predict_line)
+
+
+def _each_file(args, empty: dict, handle, line) -> int:
+    """`handle(path)` for each of args.images: a line each (errors to stderr) or one JSON list;
+    an unusable image is reported in its own row. Exit code 1 if any file failed."""
+    from digits.preprocessing import ImageError
+
     results, failed = [], False
     for path in args.images:
-        result = {"file": path, "digit": None, "confidence": None, "probabilities": None, "error": None,
-                  "several_digits": False}
+        result = {"file": path, **empty, "error": None}
         try:
-            prediction = predictor.predict_prepared(prepare(path))
-            result.update(several_digits=digit_count(path) > 1, digit=prediction.digit,
-                          confidence=round(prediction.confidence, 6),
-                          probabilities=None if prediction.probabilities is None
-                          else [round(float(p), 6) for p in prediction.probabilities])
+            result.update(handle(path))
         except ImageError as err:
             result["error"] = str(err)
             failed = True
         results.append(result)
         if not args.json:
-            print(_predict_line(result), file=sys.stderr if result["error"] else sys.stdout)
+            print(line(result), file=sys.stderr if result["error"] else sys.stdout)
     if args.json:
         print(json.dumps(results, indent=2))
     return 1 if failed else 0
@@ -118,11 +138,30 @@ def _predict_line(result: dict) -> str:
     return line
 
 
+def cmd_read(args, store: ModelStore) -> int:
+    from digits.numbers import number_reader
+
+    with quiet_native_logs(args.verbose):  # LiteRT announces its XNNPACK delegate
+        reader = number_reader(store, args.model)
+    return _each_file(args, {"number": None, "confidence": None, "digits": None},
+                      lambda path: reader.read(path).to_dict(), _read_line)
+
+
+def _read_line(result: dict) -> str:
+    if result["error"]:
+        return f"{result['file']}: error: {result['error']}"
+    if not result["number"]:
+        return f"{result['file']}: no digits"
+    return f"{result['file']}: {result['number']} (confidence {result['confidence']:.2f})"
+
+
 def cmd_evaluate(args, store: ModelStore) -> int:
     from digits.data import load_test
     from digits.results import ROBUSTNESS_IMAGES, version_results
 
     version = store.active() if args.model is None else args.model
+    if store.usable(version).task == NUMBER_TASK:
+        return _evaluate_numbers(args, store, version)
     test = load_test(args.data_dir)
     # LiteRT on the version's export; the test-set results are computed once per model and kept.
     with quiet_native_logs(args.verbose):
@@ -140,6 +179,25 @@ def cmd_evaluate(args, store: ModelStore) -> int:
     print(f"4/9 confusion: 4->9 {report['confusion_4_9']['4->9']}, 9->4 {report['confusion_4_9']['9->4']}")
     for name, result in results.variants.items() if args.variants else ():
         print(f"variant {name}: accuracy {result['accuracy']:.2%} on the first {ROBUSTNESS_IMAGES:,} test images")
+    return 0
+
+
+def _evaluate_numbers(args, store: ModelStore, version: str) -> int:
+    """A number version on the synthetic test numbers (MNIST test digits), by category."""
+    from digits.number_evaluation import CATEGORY_LABELS, EVALUATION_NUMBERS, read_categories, test_set_by_category
+    from digits.numbers import number_reader
+
+    with quiet_native_logs(args.verbose):  # LiteRT announces its XNNPACK delegate
+        reader = number_reader(store, version)
+    results = read_categories(reader.logits_batch, test_set_by_category(EVALUATION_NUMBERS, args.data_dir))
+    if args.json:
+        print(json.dumps({"version": version, "task": NUMBER_TASK,
+                          "categories": {c: r.summary() for c, r in results.items()}}, indent=2))
+        return 0
+    print(f"version {version} (numbers): {EVALUATION_NUMBERS} synthetic test numbers per category")
+    for category, result in results.items():
+        print(f"{CATEGORY_LABELS[category]:<50} sequence accuracy {result.sequence_accuracy:7.2%}  "
+              f"digit error rate {result.digit_error_rate:.2%}")
     return 0
 
 
@@ -186,12 +244,13 @@ def cmd_models(args, store: ModelStore) -> int:
             store.activate(args.version)
             print(f"active version: {args.version}")
         else:
+            task = store.info(args.version).task
             store.delete(args.version)
-            print(f"deleted version {args.version}; active version: {store.active()}")
+            print(f"deleted version {args.version}; active {task} version: {store.active(task)}")
         return 0
     versions = store.catalog()  # the store's index: no meta.json parsed per version
     if args.json:
-        print(json.dumps([{"id": v.id, "active": v.active, "broken": v.broken, "error": v.error,
+        print(json.dumps([{"id": v.id, "task": v.task, "active": v.active, "broken": v.broken, "error": v.error,
                            "preset": (v.meta or {}).get("preset"), "test_accuracy": v.test_accuracy,
                            "created": (v.meta or {}).get("created")} for v in versions], indent=2))
         return 0
@@ -201,8 +260,8 @@ def cmd_models(args, store: ModelStore) -> int:
             print(f"{mark} {v.id:<32} BROKEN: {v.error}")
         else:
             accuracy = f"{v.test_accuracy:.2%}" if v.test_accuracy is not None else "?"
-            shipped = " (shipped default)" if v.id == DEFAULT_VERSION else ""
-            print(f"{mark} {v.id:<32} {v.meta.get('preset', '?'):<7} test {accuracy}  "
+            shipped = " (shipped default)" if v.id in SHIPPED else ""
+            print(f"{mark} {v.id:<32} {v.task:<6} {v.meta.get('preset', '?'):<7} test {accuracy}  "
                   f"{v.meta.get('created', '')}{shipped}")
     return 0
 
@@ -281,8 +340,8 @@ def _add_sample(samples, store: ModelStore, args) -> int:
     return 0
 
 
-COMMANDS = {"predict": cmd_predict, "evaluate": cmd_evaluate, "export": cmd_export, "models": cmd_models,
-            "samples": cmd_samples}
+COMMANDS = {"predict": cmd_predict, "read": cmd_read, "evaluate": cmd_evaluate, "export": cmd_export,
+            "models": cmd_models, "samples": cmd_samples}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,11 +14,14 @@ MAX_DROP_POINTS = 1.0  # percentage points of test accuracy below the active ver
 
 def activation_concern(store: ModelStore, version: str) -> str | None:
     """Why making `version` active needs confirming, or None when it does not: its test accuracy
-    is more than MAX_DROP_POINTS below the active version's. Raises StoreError for an unknown id."""
-    active = store.active()
+    is more than MAX_DROP_POINTS below the active version's of the same task (a number version is
+    compared with the active number version: its accuracy is whole numbers read right, not digits).
+    Raises StoreError for an unknown id."""
+    info = store.info(version)
+    active = store.active(info.task)
     if version == active:
         return None
-    candidate, current = store.info(version).test_accuracy, store.info(active).test_accuracy
+    candidate, current = info.test_accuracy, store.info(active).test_accuracy
     if candidate is None or current is None:
         return None
     drop = (current - candidate) * 100

@@ -93,6 +93,9 @@ def check_start(config: TrainConfig, store: ModelStore) -> None:
     if not config.from_version:
         return
     info = store.usable(config.from_version)
+    if info.task != config.task:
+        raise ConfigError(f"version {config.from_version!r} reads {info.task}s and the {config.preset!r} preset "
+                          f"trains a {config.task} model: start from a {config.task} version")
     architecture = ((info.meta or {}).get("architecture") or {}).get("name")
     if config.preset != "personal" and architecture and architecture != config.preset:
         raise ConfigError(f"version {config.from_version!r} is a {architecture!r} network and the "

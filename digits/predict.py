@@ -93,10 +93,10 @@ class LiteInterpreter:
     (figures in BENCHMARKS.md). A full-integer (int8) model is fed and read through its
     quantisation parameters, so callers always pass and get float32."""
 
-    def __init__(self, flatbuffer: bytes, batch: int = 1):
+    def __init__(self, flatbuffer: bytes, batch: int = 1, task: str | None = None):
         from ai_edge_litert.interpreter import Interpreter
 
-        from digits.store import model_shape_problem
+        from digits.store import DIGIT_TASK, model_shape_problem
 
         self._interpreter = Interpreter(model_content=flatbuffer, num_threads=min(2, os.cpu_count() or 1))
         source = self._interpreter.get_input_details()[0]
@@ -106,7 +106,7 @@ class LiteInterpreter:
         inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
         # An int8/uint8 input is fed float32 through its quantisation (see _quantised).
         dtype = "float32" if inputs[0]["dtype"] in (np.int8, np.uint8) else inputs[0]["dtype"].__name__
-        problem = model_shape_problem(inputs[0]["shape"], dtype, outputs[0]["shape"]) \
+        problem = model_shape_problem(inputs[0]["shape"], dtype, outputs[0]["shape"], task or DIGIT_TASK) \
             if len(inputs) == 1 and len(outputs) == 1 else "must have one input and one output"
         if problem:
             raise ValueError(f"the LiteRT model {problem}")

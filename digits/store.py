@@ -31,15 +31,24 @@ from typing import Callable
 from digits.data import PROJECT_ROOT, SOURCE_CHECKOUT
 
 DEFAULT_VERSION = "default"
-# In a source checkout the shipped default is `model_store/default/`; `pip install .` installs
-# the same files as the package data `digits/shipped/` (see pyproject.toml).
-SHIPPED_DIR = PROJECT_ROOT / "model_store" / DEFAULT_VERSION if SOURCE_CHECKOUT \
-    else Path(__file__).resolve().parent / "shipped"
+# In a source checkout the shipped versions are `model_store/default/` and `model_store/default-number/`;
+# `pip install .` installs the same files as the package data `digits/shipped/` and
+# `digits/shipped_number/` (see pyproject.toml).
+_PACKAGE_DIR = Path(__file__).resolve().parent
+SHIPPED_DIR = PROJECT_ROOT / "model_store" / DEFAULT_VERSION if SOURCE_CHECKOUT else _PACKAGE_DIR / "shipped"
+# What a version does, from meta.json's "task" (a plain string; versions without one read digits).
+DIGIT_TASK, NUMBER_TASK = "digit", "number"
+DEFAULT_NUMBER_VERSION = "default-number"    # the shipped number reader
+SHIPPED_NUMBER_DIR = PROJECT_ROOT / "model_store" / DEFAULT_NUMBER_VERSION if SOURCE_CHECKOUT \
+    else _PACKAGE_DIR / "shipped_number"
+SHIPPED = {DEFAULT_VERSION: SHIPPED_DIR, DEFAULT_NUMBER_VERSION: SHIPPED_NUMBER_DIR}
+SHIPPED_FOR_TASK = {DIGIT_TASK: DEFAULT_VERSION, NUMBER_TASK: DEFAULT_NUMBER_VERSION}
+ACTIVE_FILE = {DIGIT_TASK: "ACTIVE", NUMBER_TASK: "ACTIVE-number"}   # each task has its own active version
 VERSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")  # always fullmatch: `$` would pass "id\n"
-RESERVED_IDS = {"runs", "ACTIVE"}
+RESERVED_IDS = {"runs", *ACTIVE_FILE.values()}
 # Size caps of the files the app reads (a store file is never read whole without one).
 MAX_META_BYTES = 4 * 2**20       # meta.json (the shipped one is ~11 KB)
-MAX_POINTER_BYTES = 4096         # ACTIVE and runs/LOCK
+MAX_POINTER_BYTES = 4096         # ACTIVE, ACTIVE-number and runs/LOCK
 MAX_MODEL_BYTES = 256 * 2**20    # model.keras / model.tflite (the shipped ones are ~1 MB)
 MAX_CACHE_BYTES = 64 * 2**20     # a version's cached results (digits.results)
 MAX_INDEX_BYTES = 64 * 2**20     # .index/versions.json
@@ -89,6 +98,11 @@ class VersionInfo:
         return self.error is not None
 
     @property
+    def task(self) -> str:
+        """"digit" or "number" (a version whose meta.json names no task reads digits)."""
+        return task_of(self.meta)
+
+    @property
     def test_accuracy(self) -> float | None:
         return ((self.meta or {}).get("test") or {}).get("accuracy")
 
@@ -100,8 +114,8 @@ class ModelStore:
     # -- paths ---------------------------------------------------------------------------------
     def path(self, version: str) -> Path:
         validate_version_id(version)
-        if version == DEFAULT_VERSION:
-            return SHIPPED_DIR
+        if version in SHIPPED:
+            return SHIPPED[version]
         return self.root / version
 
     @property
@@ -110,17 +124,16 @@ class ModelStore:
 
     # -- listing -------------------------------------------------------------------------------
     def ids(self) -> list[str]:
-        found = {DEFAULT_VERSION} if SHIPPED_DIR.is_dir() else set()
+        found = {version for version, folder in SHIPPED.items() if folder.is_dir()}
         try:
             found |= {entry.name for entry in os.scandir(self.root) if is_valid_id(entry.name)
                       and entry.is_dir(follow_symlinks=True)}  # a symlinked folder is listed, as broken
         except OSError:  # no store yet, or not a readable folder
             pass
-        return sorted(found, key=lambda v: (v != DEFAULT_VERSION, v))
+        return sorted(found, key=lambda v: (v not in SHIPPED, v))
 
     def info(self, version: str) -> VersionInfo:
         path = self.path(version)
-        active = version == self.active()
         if not path.is_dir():
             raise StoreError(f"unknown version {version!r}; `python -m digits models` lists them")
         meta, error = None, None
@@ -136,7 +149,7 @@ class ModelStore:
             error = f"meta.json is malformed ({err})"
         if error is None:
             error = model_file_problem(path / "model.keras")
-        return VersionInfo(version, path, meta, error, active)
+        return VersionInfo(version, path, meta, error, version == self.active(task_of(meta)))
 
     def list(self) -> list[VersionInfo]:
         """Every version, broken ones flagged rather than raised; newest user versions last."""
@@ -149,28 +162,31 @@ class ModelStore:
         return out
 
     # -- active version ------------------------------------------------------------------------
-    def active(self) -> str:
-        """The active version id; the shipped default when none is set or the set one is gone."""
-        version = self._active_pointer()
+    def active(self, task: str = DIGIT_TASK) -> str:
+        """The active version id of a task (digit or number); the task's shipped default when none
+        is set or the set one is gone."""
+        version = self._active_pointer(task)
         if version is not None and self.path(version).joinpath("model.keras").is_file():
             return version
-        return DEFAULT_VERSION
+        return SHIPPED_FOR_TASK[task]
 
-    def _active_pointer(self) -> str | None:
-        """The valid version id ACTIVE names, or None (no file, or anything else in it)."""
+    def _active_pointer(self, task: str = DIGIT_TASK) -> str | None:
+        """The valid version id the task's pointer (ACTIVE, ACTIVE-number) names, or None (no file,
+        or anything else in it)."""
         try:
-            version = read_store_file(self.root / "ACTIVE", MAX_POINTER_BYTES).decode("utf-8").strip()
+            version = read_store_file(self.root / ACTIVE_FILE[task], MAX_POINTER_BYTES).decode("utf-8").strip()
         except (OSError, ValueError):
             return None
         return version if is_valid_id(version) else None
 
     def activate(self, version: str) -> None:
+        """Make a version the active one of its task (a number version does not replace the digit model)."""
         info = self.info(version)
         if info.broken:
             raise StoreError(f"version {version!r} is broken ({info.error}); it cannot be made active")
         with store_writes(f"make {version!r} the active version"):
             self.root.mkdir(parents=True, exist_ok=True)
-            _atomic_write_text(self.root / "ACTIVE", version + "\n")
+            _atomic_write_text(self.root / ACTIVE_FILE[info.task], version + "\n")
 
     # -- loading -------------------------------------------------------------------------------
     def usable(self, version: str | None = None) -> VersionInfo:
@@ -192,7 +208,7 @@ class ModelStore:
         except Exception as err:  # noqa: BLE001 - Keras raises many types for a bad archive
             raise StoreError(f"version {version!r}: model.keras cannot be loaded ({type(err).__name__}: "
                              f"{str(err)[:200]})") from err
-        problem = model_shape_problem(model.input_shape, model.inputs[0].dtype, model.output_shape) \
+        problem = model_shape_problem(model.input_shape, model.inputs[0].dtype, model.output_shape, info.task) \
             if len(model.inputs) == 1 and len(model.outputs) == 1 else "must have one input and one output"
         if problem:
             raise StoreError(f"version {version!r} is broken: model.keras {problem}")
@@ -226,7 +242,7 @@ class ModelStore:
         """Let `write(folder)` fill a temporary folder, then rename it into place in one step,
         so a crash at any moment leaves either the whole version or none of it."""
         validate_version_id(version)
-        if version == DEFAULT_VERSION and not overwrite:
+        if version in SHIPPED and not overwrite:
             raise StoreError("the shipped default cannot be overwritten by a training run")
         final = self.path(version)
         if final.exists() and not overwrite:
@@ -288,7 +304,7 @@ class ModelStore:
                 pass
 
     def delete(self, version: str) -> None:
-        if version == DEFAULT_VERSION:
+        if version in SHIPPED:
             raise StoreError("the shipped default cannot be deleted")
         path = self.path(version)
         if not path.is_dir():
@@ -307,8 +323,9 @@ class ModelStore:
                 os.rmdir(trash)
                 raise
             shutil.rmtree(trash, ignore_errors=True)
-            if self._active_pointer() == version:
-                (self.root / "ACTIVE").unlink(missing_ok=True)
+            for task, name in ACTIVE_FILE.items():
+                if self._active_pointer(task) == version:
+                    (self.root / name).unlink(missing_ok=True)
 
     # -- per-version cache files (results fixed for a version; see digits.results) ------------
     def read_cache(self, version: str, name: str) -> bytes | None:
@@ -346,8 +363,8 @@ class ModelStore:
             entries = [_checked_entry(entry) for entry in data["versions"]]
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             entries = self._rebuild_index(stamp)
-        active = self.active()
-        return [VersionInfo(e["id"], self.path(e["id"]), e["meta"], e["error"], e["id"] == active)
+        active = {self.active(task) for task in ACTIVE_FILE}   # each task's active version
+        return [VersionInfo(e["id"], self.path(e["id"]), e["meta"], e["error"], e["id"] in active)
                 for e in entries]
 
     def refresh_index(self) -> None:
@@ -356,7 +373,7 @@ class ModelStore:
 
     def _index_stamp(self) -> list[int]:
         stamps = []
-        for path in (self.root, SHIPPED_DIR / "meta.json", SHIPPED_DIR / "model.keras"):
+        for path in (self.root, *(folder / name for folder in SHIPPED.values() for name in ("meta.json", "model.keras"))):
             try:
                 stamps.append(path.stat().st_mtime_ns)
             except OSError:
@@ -379,11 +396,17 @@ class ModelStore:
         return info.meta
 
 
+def task_of(meta: dict | None) -> str:
+    """What a version's meta.json says it does: "number", or "digit" (also when it says nothing)."""
+    task = (meta or {}).get("task", DIGIT_TASK)
+    return task if task in ACTIVE_FILE else DIGIT_TASK
+
+
 INT8_FILE = "model_int8.tflite"  # full-integer export for phones (python -m digits export --int8)
 MODEL_FILES = ("model.keras", "model.tflite", INT8_FILE)
-INDEX_DIR, INDEX_FILE, INDEX_FORMAT = ".index", "versions.json", 1
+INDEX_DIR, INDEX_FILE, INDEX_FORMAT = ".index", "versions.json", 2   # 2: entries hold the task
 # What a listing shows of each version's meta.json (the Models page's table, the version pickers).
-INDEX_FIELDS = ("preset", "config", "created", "train_seconds", "architecture", "tflite", "int8")
+INDEX_FIELDS = ("preset", "task", "config", "created", "train_seconds", "architecture", "tflite", "int8")
 INDEX_TEST_FIELDS = ("accuracy", "confusion_4_9")
 CACHE_NAME = re.compile(r"^[a-z0-9_]+\.(npz|json)$")
 
@@ -461,16 +484,30 @@ def model_file_problem(model_file: Path) -> str | None:
     return None
 
 
-def model_shape_problem(input_shape, input_dtype, output_shape) -> str | None:
-    """What is wrong with a model's signature (Keras or LiteRT), or None when it takes float32
-    [N, 28, 28, 1] and gives [N, 10] (N: any batch size, None or -1 when it is not fixed)."""
+def model_shape_problem(input_shape, input_dtype, output_shape, task: str = DIGIT_TASK) -> str | None:
+    """What is wrong with a model's signature (Keras or LiteRT) for its task, or None when it takes
+    float32 [N, 28, 28, 1] and gives [N, 10] (a digit model), or takes float32 [N, 32, 256, 1] and
+    gives [N, 64, 11] (a number model: digits.numbers' strip and frames); N: any batch size, None
+    or -1 when it is not fixed."""
+    wanted_input, wanted_output, what = _signature(task)
     input_shape, output_shape = tuple(input_shape), tuple(output_shape)
-    if input_shape[1:] != (28, 28, 1) or str(getattr(input_dtype, "name", input_dtype)) != "float32":
+    if input_shape[1:] != wanted_input or str(getattr(input_dtype, "name", input_dtype)) != "float32":
         return (f"takes {str(getattr(input_dtype, 'name', input_dtype))} {_shape_text(input_shape)}; "
-                "the app gives float32 [N, 28, 28, 1]")
-    if output_shape[1:] != (10,):
-        return f"gives {_shape_text(output_shape)}; the app needs [N, 10] (one probability per digit)"
+                f"the app gives float32 {_shape_text((None, *wanted_input))}")
+    if output_shape[1:] != wanted_output:
+        return f"gives {_shape_text(output_shape)}; the app needs {_shape_text((None, *wanted_output))} ({what})"
     return None
+
+
+def _signature(task: str) -> tuple[tuple, tuple, str]:
+    """(input shape, output shape, what the output is) of a task's models, without the batch."""
+    from digits.data import NUM_CLASSES
+
+    if task == NUMBER_TASK:
+        from digits.numbers import BLANK, FRAMES, STRIP_HEIGHT, STRIP_WIDTH
+
+        return (STRIP_HEIGHT, STRIP_WIDTH, 1), (FRAMES, BLANK + 1), "per frame, a score per digit and the blank"
+    return (28, 28, 1), (NUM_CLASSES,), "one probability per digit"
 
 
 def _shape_text(shape) -> str:
@@ -481,7 +518,7 @@ NUMBER = (int, float)
 NULL = type(None)
 # The meta.json fields the app reads, with the types they must have when present. Other fields
 # (and fields other branches of the app add) are kept as they are.
-META_SCHEMA = {"id": str, "preset": str, "created": str, "command": str, "train_seconds": NUMBER,
+META_SCHEMA = {"id": str, "task": str, "preset": str, "created": str, "command": str, "train_seconds": NUMBER,
                "config": dict, "test": dict, "history": list, "tflite": dict, "architecture": dict,
                "data": dict, "augmentation": (dict, NULL), "versions": dict, "int8": dict}
 CONFIG_SCHEMA = {"preset": str, "epochs": int, "batch_size": int, "learning_rate": NUMBER, "schedule": str,
@@ -504,6 +541,8 @@ def parse_meta(raw: bytes) -> dict:
 def check_meta(meta) -> dict:
     """`meta` itself if every field the app reads has the right type; ValueError otherwise."""
     check_fields(meta, META_SCHEMA, "meta.json")
+    if meta.get("task", DIGIT_TASK) not in ACTIVE_FILE:
+        raise ValueError(f"task = {meta['task']!r:.40} is not one of {', '.join(ACTIVE_FILE)}")
     for key, schema in (("config", CONFIG_SCHEMA), ("test", TEST_SCHEMA), ("tflite", TFLITE_SCHEMA),
                         ("architecture", ARCHITECTURE_SCHEMA)):
         if key in meta:

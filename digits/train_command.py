@@ -7,6 +7,7 @@
     python train.py --class-weight 9=2.0 4=1.5 --activate
     python train.py --preset personal --from default --samples --writer me   # fine-tune on your samples
     python train.py --distribute mirrored               # every GPU of this machine (README: clusters)
+    python train.py --task number                    # the number reader: whole numbers, CNN + CTC
 
 Ctrl-C or SIGTERM stops the run cleanly: it is marked cancelled and nothing enters the store.
 """
@@ -30,7 +31,7 @@ from digits.quiet import load_tensorflow  # noqa: E402
 from digits.runs import (Cancelled, RunBusy, acquire_lock, holds_lock, new_run_id, prepare_run_dir,  # noqa: E402
                          release_lock)
 from digits.samples import SampleError  # noqa: E402
-from digits.store import DEFAULT_VERSION, ModelStore, StoreError  # noqa: E402
+from digits.store import SHIPPED_FOR_TASK, ModelStore, StoreError  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,7 +53,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --activate: activate the new version even if its test accuracy is more than "
                              "1 point below the active one's (the quality gate)")
     parser.add_argument("--ship", action="store_true",
-                        help="write the result as the shipped default (model_store/default); for maintainers")
+                        help="write the result as the shipped default (model_store/default, or "
+                             "model_store/default-number with --task number); for maintainers")
     parser.add_argument("--verbose", action="store_true",
                         help="keep TensorFlow's start-up lines (CUDA, oneDNN, CPU instructions)")
     # Set by the dashboard's launcher: the run's id (its folder is made) and the run lock it took for us.
@@ -105,7 +107,7 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     cancel = install_cancel_handlers()
     if args.distribute == "multiworker" and not is_chief():
         return run_worker(config, args)
-    run_id = DEFAULT_VERSION if args.ship else (args.run_id or new_run_id(config))
+    run_id = SHIPPED_FOR_TASK[config.task] if args.ship else (args.run_id or new_run_id(config))
     if (args.run_id is None) != (args.lock_fd is None):
         print("train.py: error: --run-id and --lock-fd are set together, by the dashboard", file=sys.stderr)
         return 2

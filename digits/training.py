@@ -142,7 +142,7 @@ class LiveLog(keras.callbacks.Callback):
 
 def _floats(logs) -> dict:
     return {k: float(v) for k, v in (logs or {}).items() if k in
-            ("loss", "accuracy", "val_loss", "val_accuracy")}
+            ("loss", "accuracy", "val_loss", "val_accuracy", "val_digit_error")}
 
 
 def _current_lr(model) -> float:
@@ -280,7 +280,12 @@ def train(config: TrainConfig, store: ModelStore, run_id: str, cancel: threading
     run.log.emit("start", pid=os.getpid(), config=config.to_dict())
     try:
         run.log.emit("data")
-        path = _train(run, data or load_mnist(data_dir))
+        if config.task == "number":
+            from digits.number_training import train_numbers
+
+            path = train_numbers(run, data or load_mnist(data_dir))
+        else:
+            path = _train(run, data or load_mnist(data_dir))
     except Cancelled:
         run.log.emit("cancelled")
         raise
@@ -332,20 +337,27 @@ def _train(run: RunContext, data: Mnist) -> Path:
     if config.from_version or samples is not None:
         meta["fine_tune"] = personal.fine_tune_record(
             config, samples, repeats, run.store.meta(config.from_version) if config.from_version else None)
-    _check(run.cancel)
+    return save_version(run, inference_model, flatbuffer, meta, {RESULTS_FILE: encode(results)})
 
-    log.emit("saving")
+
+def save_version(run: RunContext, inference_model: keras.Model, flatbuffer: bytes, meta: dict,
+                 files: dict[str, bytes]) -> Path:
+    """Write the model (without optimizer), its LiteRT export, `files` and meta.json as the run's
+    version in one atomic step; activate it when asked."""
+    _check(run.cancel)
+    run.log.emit("saving")
 
     def write(folder: Path) -> None:
         inference_model.save(folder / "model.keras")
         (folder / "model.tflite").write_bytes(flatbuffer)
-        (folder / RESULTS_FILE).write_bytes(encode(results))
+        for name, data in files.items():
+            (folder / name).write_bytes(data)
         write_json(folder / "meta.json", {**meta, "tflite": tflite_record(folder / "model.keras", flatbuffer)})
         _check(run.cancel)  # still in the temporary folder: a cancel here leaves the store untouched
 
     path = run.store.save(run.run_id, write, overwrite=run.ship)
     not_activated = None
-    if config.activate and not run.ship:
+    if run.config.activate and not run.ship:
         from digits.gate import activation_concern
 
         not_activated = None if run.force else activation_concern(run.store, run.run_id)
@@ -354,8 +366,8 @@ def _train(run: RunContext, data: Mnist) -> Path:
                   file=sys.stderr, flush=True)
         else:
             run.store.activate(run.run_id)
-    log.emit("done", version=run.run_id, test_accuracy=report["accuracy"], path=str(path),
-             not_activated=not_activated)
+    run.log.emit("done", version=run.run_id, test_accuracy=meta["test"]["accuracy"], path=str(path),
+                 not_activated=not_activated)
     return path
 
 

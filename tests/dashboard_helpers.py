@@ -112,6 +112,72 @@ DIGIT_STROKES = {  # each digit: its strokes, each stroke a list of points the m
 }
 
 
+class FakeCanvas:
+    """Stands in for a drawing canvas in page tests: `image` is what the next run of the page 'draws'."""
+
+    def __init__(self):
+        self.image = None
+        self.calls: list[dict] = []
+
+    def __call__(self, stroke_width, key):
+        self.calls.append({"stroke_width": stroke_width, "key": key})
+        return self.image
+
+
+# -- whole numbers: digits written side by side (digit boxes 0.6 wide, 1 tall) -----------------
+def loop(centre=(0.3, 0.5), radii=(0.27, 0.46), steps: int = 48, start: float = 0.0):
+    return [(centre[0] + radii[0] * np.sin(a), centre[1] - radii[1] * np.cos(a))
+            for a in np.linspace(start, start + 2 * np.pi * 1.04, steps)]
+
+
+NUMBER_STROKES = {  # strokes of each digit in a box 0.6 wide and 1 tall, points as (x, y)
+    "0": [loop()],
+    "1": [line((0.32, 0.02), (0.28, 0.98), 15)],
+    "2": [[(0.05, 0.25), (0.15, 0.07), (0.33, 0.0), (0.5, 0.07), (0.56, 0.25), (0.45, 0.45), (0.25, 0.68),
+           (0.03, 0.97), (0.6, 0.96)]],
+    "3": [[(0.05, 0.1), (0.3, 0.0), (0.52, 0.1), (0.52, 0.3), (0.25, 0.46), (0.55, 0.6), (0.57, 0.82),
+           (0.35, 0.98), (0.03, 0.9)]],
+    "7": [line((0.02, 0.04), (0.58, 0.04), 10) + line((0.58, 0.04), (0.22, 0.98), 15)[1:]],
+    # Broken digits: a 4 in two strokes, a 5 whose cap is a separate stroke (not touching).
+    "4": [[(0.12, 0.02), (0.03, 0.62), (0.6, 0.62)], line((0.45, 0.25), (0.45, 1.0), 12)],
+    "5": [[(0.13, 0.1), (0.1, 0.46), (0.35, 0.38), (0.55, 0.5), (0.57, 0.75), (0.4, 0.96), (0.05, 0.9)],
+          line((0.2, 0.0), (0.6, 0.0), 8)],
+    # "00" in one stroke: round the first 0, then on into the second without lifting the pen.
+    "00": [loop() + loop((0.9, 0.5))[:-2]],
+}
+
+
+def number_strokes(text: str, origin=(0.05, 0.2), height: float = 0.6, gap: float = 0.25,
+                   aspect: float = 900 / 250):
+    """Strokes (fractions of a canvas `aspect` times wider than tall) writing `text` ("00" as one
+    stroke), digits `height` tall from `origin`, `gap` digit heights apart."""
+    strokes, x = [], origin[0]
+    parts = [text[i:i + 2] if text[i:i + 2] == "00" else text[i] for i in range(len(text))]
+    i = 0
+    while i < len(parts):
+        part = parts[i]
+        for stroke in NUMBER_STROKES[part]:
+            strokes.append([(x + px * height / aspect, origin[1] + py * height) for px, py in stroke])
+        width = (1.2 if part == "00" else 0.6) * height / aspect
+        x += width + gap * height / aspect
+        i += 2 if part == "00" else 1
+    return strokes
+
+
+def drawn_number(text: str, size=(900, 250), pen: int = 14, ink=(255, 255, 255), paper=(0, 0, 0),
+                 **layout) -> np.ndarray:
+    """`text` written with a round pen on a canvas: RGBA, opaque paper (light on dark by default)."""
+    width, height = size
+    image = Image.new("RGBA", size, (*paper, 255))
+    draw = ImageDraw.Draw(image)
+    for stroke in number_strokes(text, aspect=width / height, **layout):
+        points = [(x * width, y * height) for x, y in stroke]
+        draw.line(points, fill=(*ink, 255), width=pen, joint="curve")
+        for x, y in (points[0], points[-1]):
+            draw.ellipse([x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2], fill=(*ink, 255))
+    return np.asarray(image)
+
+
 # -- a real server -----------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as sock:

@@ -60,7 +60,7 @@ def test_models_list_activate_delete(store):
     fake_version(store, "broken", model=b"")
     listed = json.loads(run_python("-m", "digits", "models", "--json").stdout)
     assert {r["id"]: (r["active"], r["broken"]) for r in listed} == {
-        "default": (True, False), "mine": (False, False), "broken": (False, True)}
+        "default": (True, False), "default-number": (True, False), "mine": (False, False), "broken": (False, True)}
 
     assert run_python("-m", "digits", "models", "activate", "mine").returncode == 0
     assert store.active() == "mine"

@@ -17,7 +17,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT
-from dashboard_helpers import (blank_canvas, canvas_rgba, drawn_seven_rgba, photo_png, stop_training,
+from dashboard_helpers import (FakeCanvas, blank_canvas, canvas_rgba, drawn_seven_rgba, photo_png, stop_training,
                                wait_for_run_end)
 from digits.store import DEFAULT_VERSION, SHIPPED_DIR
 from digits.variants import VARIANTS
@@ -41,15 +41,6 @@ def first_image_of(split, digit: int) -> np.ndarray:
 def canvas(monkeypatch):
     """Replace the drawing canvas: `canvas.image` is what the next run of the page 'draws'."""
     import dashboard.common
-
-    class FakeCanvas:
-        def __init__(self):
-            self.image = None
-            self.calls: list[dict] = []
-
-        def __call__(self, stroke_width, key):
-            self.calls.append({"stroke_width": stroke_width, "key": key})
-            return self.image
 
     fake = FakeCanvas()
     monkeypatch.setattr(dashboard.common, "draw_canvas", fake)
@@ -348,7 +339,8 @@ def test_models_lists_versions_shows_broken_ones_activates_and_deletes_with_conf
     (store.root / "broken" / "meta.json").write_text("{not json")
     app = open_page("models")
     rows = {row["version"]: row for row in app.dataframe[0].value.to_dict("records")}
-    assert set(rows) == {DEFAULT_VERSION, copied_default, "broken"}
+    assert set(rows) == {DEFAULT_VERSION, "default-number", copied_default, "broken"}
+    assert rows["default-number"]["task"] == "number" and rows[DEFAULT_VERSION]["task"] == "digit"
     assert rows["broken"]["status"].startswith("broken: meta.json is malformed")
     assert rows[DEFAULT_VERSION]["active"] and rows[DEFAULT_VERSION]["test accuracy"] > 0.99
     assert "`broken` is broken" in texts(app.warning)
@@ -406,7 +398,7 @@ def test_models_sorts_the_whole_store_and_shows_it_a_page_at_a_time(open_page, s
     assert shown[:3] == ["v00", "v01", "v02"] and len(shown) == 50
     app.number_input(key="models_page").set_value(2).run()
     shown = [row["version"] for row in app.dataframe[0].value.to_dict("records")]
-    assert shown == [f"v{i}" for i in range(50, 60)] + [DEFAULT_VERSION]  # the default's 99.6% last
+    assert shown == [f"v{i}" for i in range(50, 60)] + ["default-number", DEFAULT_VERSION]  # 76% (numbers), 99.6%
 
 
 # -- what a page costs ------------------------------------------------------------------------------

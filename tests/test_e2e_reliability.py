@@ -189,7 +189,7 @@ def test_the_train_page_tells_the_truth_after_the_server_restarts(page, own_stor
         start_run_from_the_train_page(page, url, own_store, "after", epochs=20)
         page.get_by_role("button", name="Stop").click()
         expect(page.get_by_text("Run after: cancelled")).to_be_visible()
-        assert own_store.ids() == ["default", "survivor"]
+        assert own_store.ids() == ["default", "default-number", "survivor"]
     finally:
         stop_training(own_store)
         for server in servers:

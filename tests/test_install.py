@@ -71,8 +71,16 @@ def test_the_installed_command_predicts_trains_and_lists_from_any_folder(install
     assert "cuInit" not in trained.stderr and "cuda drivers" not in trained.stderr
 
     listed = json.loads(run([digits, "models", "--json"], photos, env).stdout)
-    assert {row["id"] for row in listed} == {"default", "mine"}
+    assert {row["id"] for row in listed} == {"default", "default-number", "mine"}
     assert next(row for row in listed if row["id"] == "default")["test_accuracy"] > 0.99  # package data
+    assert next(row for row in listed if row["id"] == "default-number")["task"] == "number"  # package data too
+
+    from dashboard_helpers import drawn_number
+    from PIL import Image
+
+    Image.fromarray(drawn_number("4500")).save(photos / "n.png")
+    read = run([digits, "read", "n.png"], photos, env)
+    assert read.returncode == 0 and read.stdout.startswith("n.png: 4500 ("), read
 
 
 def test_a_source_checkout_keeps_its_store_beside_the_code(monkeypatch):
@@ -81,5 +89,6 @@ def test_a_source_checkout_keeps_its_store_beside_the_code(monkeypatch):
     monkeypatch.delenv("DIGITS_STORE", raising=False)
     assert store.default_root() == ROOT / "model_store"
     assert store.SHIPPED_DIR == ROOT / "model_store" / "default"
+    assert store.SHIPPED["default-number"] == ROOT / "model_store" / "default-number"
     monkeypatch.setenv("DIGITS_STORE", "/elsewhere")
     assert str(store.default_root()) == "/elsewhere"

@@ -13,7 +13,7 @@ import zipfile
 
 import pytest
 
-from digits.store import DEFAULT_VERSION, ModelStore, StoreError, validate_version_id
+from digits.store import DEFAULT_VERSION, SHIPPED, SHIPPED_FOR_TASK, ModelStore, StoreError, validate_version_id
 from conftest import ROOT
 
 WRITER = """
@@ -52,7 +52,7 @@ def test_a_writer_killed_while_saving_leaves_no_version(store):
     os.kill(writer.pid, signal.SIGKILL)
     writer.wait()
     assert "half" not in store.ids()
-    assert [v.id for v in store.list()] == [DEFAULT_VERSION]
+    assert [v.id for v in store.list()] == list(SHIPPED)
     assert list(store.root.glob(".tmp-half-*")), "the half-written folder stays hidden, not listed"
 
 
@@ -101,7 +101,7 @@ def test_active_defaults_to_shipped_and_follows_activate_and_delete(store):
     fake_version(store, "mine")
     store.activate("mine")
     assert store.active() == "mine"
-    assert [v.id for v in store.list() if v.active] == ["mine"]
+    assert [v.id for v in store.list() if v.active] == ["default-number", "mine"]  # each task has its own
     store.delete("mine")
     assert store.active() == DEFAULT_VERSION and "mine" not in store.ids()
 
@@ -131,7 +131,7 @@ def test_disk_full_while_saving_gives_a_clear_error_and_keeps_earlier_versions(s
 
     with pytest.raises(StoreError, match="No space left on device.*earlier versions are untouched"):
         store.save("later", write)
-    assert store.ids() == [DEFAULT_VERSION, "earlier"] and not store.info("earlier").broken
+    assert store.ids() == [*SHIPPED, "earlier"] and not store.info("earlier").broken
     assert not list(store.root.glob(".tmp-later-*"))
 
 
@@ -166,3 +166,20 @@ def test_deleting_a_version_while_it_is_evaluated_fails_cleanly_or_finishes(stor
         else:
             assert evaluation.returncode == 1 and "victim" in err
         assert "victim" not in store.ids() and store.active() == DEFAULT_VERSION
+
+
+def test_the_quality_gate_compares_a_number_version_with_the_active_number_version(store):
+    """A number version's accuracy is whole numbers read right: it is never held against the digit
+    model's (a weak number reader is refused against the shipped one, a good one passes)."""
+    from digits.gate import activation_concern
+
+    for version, accuracy in (("weak-number", 0.40), ("good-number", 0.999), ("weak-digit", 0.50)):
+        task = {"task": "number"} if version.endswith("number") else {}
+        fake_version(store, version, {"preset": "number", **task, "test": {"accuracy": accuracy}})
+    shipped_number = store.info(SHIPPED_FOR_TASK["number"]).test_accuracy
+    assert "below the active `default-number`" in activation_concern(store, "weak-number")
+    assert activation_concern(store, "good-number") is None and 0.999 > shipped_number
+    assert "below the active `default`" in activation_concern(store, "weak-digit")
+    store.activate("good-number")
+    assert store.active("number") == "good-number" and store.active() == "default"
+    assert "below the active `good-number`" in activation_concern(store, "weak-number")

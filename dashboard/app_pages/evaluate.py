@@ -6,6 +6,7 @@ import streamlit as st
 from PIL import Image
 
 from dashboard import charts
+from dashboard.number_view import numbers_section
 from dashboard.common import (enlarged, model_store, test_set, usable_versions, variant_examples, version_label,
                               version_results, warn_unusable)
 from dashboard.samples_view import show_writer_results
@@ -86,6 +87,12 @@ def show_robustness(results: dict[str, dict[str, dict]]) -> None:
 
 
 st.title("Evaluate")
+if st.segmented_control("Evaluate", ["Digits", "Numbers"], default="Digits", key="evaluate_mode",
+                        help="digit versions on the MNIST test set, or number versions on synthetic test "
+                             "numbers") == "Numbers":
+    st.header("Numbers")
+    numbers_section()
+    st.stop()
 store = model_store()
 labels = {info.id: version_label(info) for info in usable_versions(store)}
 active = store.active()

@@ -9,7 +9,7 @@ from dashboard.common import (activation_prompt, model_store, notes_editor, noti
                               show_notice)
 from dashboard.runs_view import format_duration, matches, settings_summary
 from digits.notes import delete_notes, read_notes
-from digits.store import DEFAULT_VERSION, StoreError, VersionInfo
+from digits.store import SHIPPED, SHIPPED_FOR_TASK, StoreError, VersionInfo
 
 
 PAGE_SIZE = 50
@@ -30,6 +30,7 @@ def version_row(info: VersionInfo) -> dict:
     four_nine = (meta.get("test") or {}).get("confusion_4_9") or {}
     return {
         "version": info.id,
+        "task": info.task,
         "active": info.active,
         "status": f"broken: {info.error}" if info.broken else "ok",
         "test accuracy": info.test_accuracy,
@@ -44,15 +45,16 @@ def version_row(info: VersionInfo) -> dict:
     }
 
 
-def delete_version(version: str) -> None:
-    was_active = version == store.active()
+def delete_version(info: VersionInfo) -> None:
+    version = info.id
+    was_active = version == store.active(info.task)   # a number version: the active number reader
     try:
         store.delete(version)
         delete_notes(store, "versions", version)
     except StoreError as err:
         st.error(str(err))
         return
-    notify_after_rerun(f"Deleted `{version}`." + (f" The active model is now `{store.active()}`."
+    notify_after_rerun(f"Deleted `{version}`." + (f" The active model is now `{store.active(info.task)}`."
                                                   if was_active else ""))
     st.rerun()
 
@@ -71,15 +73,15 @@ def version_actions(info: VersionInfo) -> None:
             help=f"broken: {info.error}" if info.broken else
             f"not exported yet: `python -m digits export --model {info.id}{' --int8' if 'int8' in name else ''}`"
             if missing else help_text)
-    is_default = info.id == DEFAULT_VERSION
+    is_default = info.id in SHIPPED
     with buttons.popover("Delete…", icon=":material/delete:", disabled=is_default,
                          help="the shipped default cannot be deleted" if is_default else None):
-        takes_over = f" It is the active model: the shipped default `{DEFAULT_VERSION}` takes over." \
+        takes_over = f" It is the active model: the shipped default `{SHIPPED_FOR_TASK[info.task]}` takes over." \
             if info.active else ""
         st.write(f"Delete **{info.id}** for good? Its model file and metrics are removed; this cannot be "
                  f"undone.{takes_over}")
         if st.button("Delete for good", type="primary", icon=":material/delete:", key="confirm_delete"):
-            delete_version(info.id)
+            delete_version(info)
 
 
 def sorted_page(rows: list[dict]) -> list[dict]:

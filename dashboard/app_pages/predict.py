@@ -1,9 +1,10 @@
-"""Predict: draw a digit or upload a photo, and see what the model makes of it."""
+"""Predict: draw a digit (or, in Number mode, a whole number) or upload a photo, and see what the model makes of it."""
 
 import numpy as np
 import streamlit as st
 
 from dashboard import charts
+from dashboard.number_view import number_mode
 from dashboard.common import (CANVAS_SIDE, ENLARGED_SIDE, draw_canvas, enlarged, enlarged_rgb, load_predictor,
                               model_store, results_csv, upload_row, version_picker)
 from dashboard.samples_view import Reading, feedback_controls
@@ -40,7 +41,8 @@ def show_prediction(predictor, image, no_digit_message: str, min_ink_side: float
     several = digit_count(image)
     if several > 1:
         st.info(f"This image seems to hold several digits (about {several} side by side); the model reads one "
-                "digit at a time. Read it as a number instead, with the number reader (`digits read`).",
+                "digit at a time. Read it as a number instead: choose **Number** under Read at the top of this "
+                "page (or use `digits read`).",
                 icon=":material/pin:")
     st.html(charts.probability_bars(prediction.probabilities))
     images = [enlarged(prediction.model_input)]
@@ -89,6 +91,10 @@ def clear_canvas() -> None:
 
 
 st.title("Predict")
+if st.segmented_control("Read", ["Digit", "Number"], default="Digit", key="predict_mode",
+                        help="one digit (0-9), or a whole number: a postcode, an amount, a meter reading") == "Number":
+    number_mode()
+    st.stop()
 store = model_store()
 version = version_picker("Model", key="predict_version", store=store)
 if version is None:

@@ -21,7 +21,8 @@ RUN_COLUMNS = ("run", "state", "test accuracy", "epochs done", "preset", "epochs
 LOG_TAIL_LINES = 200         # of a run's output log shown in the page (the whole log downloads)
 IDLE_REFRESH_SECONDS = 3.0   # otherwise: notices a run started from another session or a terminal
 NUMBER_LABELS = {"loss": "Loss", "accuracy": "Accuracy", "val_loss": "Validation loss",
-                 "val_accuracy": "Validation accuracy"}
+                 "val_accuracy": "Validation accuracy",   # a number run: whole numbers read exactly
+                 "val_digit_error": "Validation digit error rate"}
 
 
 def start_training(config) -> None:
@@ -46,7 +47,7 @@ def show_run(status: runs.RunStatus) -> None:
         progress = run_progress(status)
         st.progress(progress.fraction, text=progress.caption)
     for column, (key, value) in zip(st.columns(4), current_numbers(status).items()):
-        column.metric(NUMBER_LABELS[key], f"{value:.2%}" if "accuracy" in key else f"{value:.4f}")
+        column.metric(NUMBER_LABELS[key], f"{value:.2%}" if "accuracy" in key or "error" in key else f"{value:.4f}")
     if status.active:
         if status.stop_requested:  # until the process has ended: it finishes its batch first
             st.button("Stopping…", icon=":material/hourglass_top:", key="stop_run", disabled=True)

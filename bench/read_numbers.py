@@ -1,0 +1,108 @@
+"""Reading whole numbers: the number reader against the naive reader, in the same run.
+
+    python bench/read_numbers.py                   # 2,000 numbers of 5 digits per category, timings
+    python bench/read_numbers.py --count 200       # a quicker look
+
+Accuracy: sequence accuracy (the whole number exactly) on synthetic 5-digit test numbers written
+from MNIST *test* digits (digits.synth_numbers), per category: apart, touching/overlapping,
+separators, patterned paper with separators and an underline. The naive reader: threshold the
+ink, label connected blobs, drop specks, classify each blob left to right with the shipped digit
+model (the "segment and classify" approach). Time: reading one 5-digit number drawn on a 900x250
+canvas (RGBA, light on dark), p50 over many calls. Results go to bench/results/read_numbers.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+from scipy import ndimage  # noqa: E402
+
+from digits.number_evaluation import numbers_for_test  # noqa: E402
+from digits.numbers import number_reader  # noqa: E402
+from digits.predict import version_predictor  # noqa: E402
+from digits.preprocessing import ink_map, load_image, prepare  # noqa: E402
+from digits.store import ModelStore  # noqa: E402
+
+CATEGORIES = ("apart", "touching", "separators", "patterned")
+RESULTS = Path(__file__).resolve().parent / "results" / "read_numbers.json"
+
+
+def naive_read(image, predictor) -> str:
+    """Threshold, connected components, classify each blob (left to right) with the digit model."""
+    ink = ink_map(load_image(image))
+    if ink is None:
+        return ""
+    labels, count = ndimage.label(ink > 0.5, structure=np.ones((3, 3)))
+    boxes = [box for box in ndimage.find_objects(labels) if box is not None]
+    tallest = max((b[0].stop - b[0].start for b in boxes), default=0)
+    digits = []
+    for index, box in sorted(enumerate(boxes, 1), key=lambda item: item[1][1].start):
+        if box[0].stop - box[0].start < 0.3 * tallest:
+            continue  # a speck, a dot, a comma
+        blob = np.where(labels[box] == index, ink[box], 0)
+        field = prepare(np.pad(blob, 4), min_ink_side=0)
+        if field is not None:
+            digits.append(str(predictor.predict_prepared(field).digit))
+    return "".join(digits)
+
+
+def canvas_number(numbers) -> np.ndarray:
+    """A synthetic 5-digit number as the wide canvas returns it: RGBA 900x250, white on black."""
+    ink = 255 - np.asarray(Image.fromarray(numbers.images[0]).convert("L"))
+    ink = np.asarray(Image.fromarray(ink).resize((600, 600 * ink.shape[0] // ink.shape[1])))
+    canvas = np.zeros((250, 900, 4), np.uint8)
+    canvas[..., 3] = 255
+    h = min(250, ink.shape[0])
+    canvas[(250 - h) // 2:(250 - h) // 2 + h, 150:750, :3] = ink[:h, :, None]
+    return canvas
+
+
+def median_ms(function, calls: int) -> float:
+    for _ in range(10):
+        function()
+    seconds = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        function()
+        seconds.append(time.perf_counter() - start)
+    return float(np.median(seconds) * 1000)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=2000, help="numbers per category")
+    parser.add_argument("--calls", type=int, default=300, help="timed reads of one canvas")
+    parser.add_argument("--model", help="number version (default: the active number version)")
+    args = parser.parse_args()
+    store = ModelStore()
+    reader, predictor = number_reader(store, args.model), version_predictor(store)
+    results = {"count_per_category": args.count, "categories": {}}
+    for category in CATEGORIES:
+        numbers = numbers_for_test(category, args.count)
+        reads = [reader.read(image).number for image in numbers.images]
+        naive = [naive_read(image, predictor) for image in numbers.images]
+        results["categories"][category] = {
+            "reader": float(np.mean([r == t for r, t in zip(reads, numbers.labels)])),
+            "naive": float(np.mean([r == t for r, t in zip(naive, numbers.labels)]))}
+        print(f"{category:>11}: reader {results['categories'][category]['reader']:.2%}  "
+              f"naive {results['categories'][category]['naive']:.2%}", flush=True)
+    canvas = canvas_number(numbers_for_test("apart", 1))
+    results["read_ms_p50"] = {"reader": median_ms(lambda: reader.read(canvas), args.calls),
+                              "naive": median_ms(lambda: naive_read(canvas, predictor), args.calls)}
+    print(f"read one 900x250 canvas, p50: reader {results['read_ms_p50']['reader']:.1f} ms, "
+          f"naive {results['read_ms_p50']['naive']:.1f} ms")
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

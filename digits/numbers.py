@@ -1,0 +1,274 @@
+"""Read a whole number (a postcode, a cheque amount, a meter reading) from any image.
+
+How: the number is cut out and scaled to a strip STRIP_HEIGHT pixels high (`number_strip`), a
+CNN reads the strip as a sequence of FRAMES columns, each a distribution over the ten digits and
+CTC's blank (`digits.model.build_number`, trained on synthetic numbers by `digits.number_training`),
+and greedy CTC decoding turns the frames into digits. Touching and overlapping digits, broken
+strokes, separators, underlines and textured paper are all the network's to sort out: it has seen
+each of them in training (`digits.synth_numbers`). Each digit's box comes from where CTC emitted
+it: the strip's inked columns are split between neighbouring digits at the emptiest column, and
+the box is the ink in that stretch, mapped back to the input's pixels.
+
+Serving runs the version's `model.tflite` through LiteRT: reading a number imports no TensorFlow.
+Errors: an unusable image raises `digits.preprocessing.ImageError`, as `prepare` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from digits.data import NUM_CLASSES
+from digits.predict import LOW_CONFIDENCE  # digits below it are flagged as unsure, as single digits are
+from digits.preprocessing import load_image, preview
+
+STRIP_HEIGHT, STRIP_WIDTH = 32, 256   # the network's input, float32 [32, 256], ink = 1
+FRAME_STRIDE = 4                      # strip columns per output frame
+FRAMES = STRIP_WIDTH // FRAME_STRIDE  # 64 frames: room for 12 digits and their separators
+BLANK = NUM_CLASSES                   # CTC's "no digit here" class, after the ten digits
+WORK_SIDE = 640                       # analysis resolution: larger images are reduced first
+MIN_CONTRAST = 0.15                   # ink must differ from the paper by this much (of full range)
+SOLID = 0.5                           # of the ink's peak: where the pen clearly was
+MARGIN = 0.15                         # of the number's height, kept around it in the strip
+MIN_PART = 0.3                        # a blob lower than this fraction of the tallest is a mark, not a digit
+
+
+@dataclass(frozen=True)
+class Strip:
+    """The strip the network reads, and how its pixels map back to the input image's."""
+    ink: np.ndarray        # float32 [STRIP_HEIGHT, STRIP_WIDTH] in [0, 1], ink = 1
+    parts: np.ndarray      # bool [STRIP_HEIGHT, STRIP_WIDTH]: the digit-sized blobs (for the boxes)
+    origin: tuple[float, float]  # input pixel (x, y) of the strip's top-left corner
+    scale: float           # input pixels per strip pixel
+
+
+@dataclass(frozen=True)
+class DigitReading:
+    digit: int
+    confidence: float
+    box: tuple[int, int, int, int]   # x, y, w, h in the input image's pixels
+
+    @property
+    def unsure(self) -> bool:
+        return self.confidence < LOW_CONFIDENCE
+
+
+@dataclass(frozen=True)
+class NumberReading:
+    number: str                       # the digits left to right; "" when there are none
+    confidence: float                 # probability of the whole reading (CTC's best path)
+    digits: list[DigitReading] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"number": self.number, "confidence": round(self.confidence, 6),
+                "digits": [{"digit": d.digit, "confidence": round(d.confidence, 6), "box": list(d.box)}
+                           for d in self.digits]}
+
+
+# -- the strip ---------------------------------------------------------------------------------
+def _ink_and_factor(image: Image.Image) -> tuple[np.ndarray, float] | None:
+    """float32 [H, W] ink (1 = ink) at analysis resolution, and input pixels per analysis pixel;
+    None when the image shows no ink. Paper is what the border mostly shows, in either polarity;
+    the paper's shading (uneven light) is taken out by a grey opening wider than any stroke."""
+    small = preview(image, WORK_SIDE)
+    factor = image.width / small.width
+    if small.mode in ("LA", "RGBA") and np.median(_border(np.asarray(small.getchannel("A")))) < 128:
+        ink = np.asarray(small.getchannel("A"), np.float32) / 255  # transparent paper: opaque = ink
+    else:
+        if small.mode in ("LA", "RGBA"):  # transparent pixels count as paper
+            alpha = np.asarray(small.getchannel("A"), np.float32) / 255
+            grey = np.asarray(small.convert("L"), np.float32) / 255
+            paper = float(np.median(_border(grey)))
+            grey = grey * alpha + paper * (1 - alpha)
+        else:
+            grey = np.asarray(small.convert("L"), np.float32) / 255
+        light = float(np.median(_border(grey))) < 0.5   # dark paper: the ink is light
+        value = grey if light else 1 - grey             # ink high, paper low
+        # Strokes are far narrower than a quarter of the image's height; the light is not.
+        window = max(3, min(value.shape) // 4) | 1
+        ink = value - ndimage.grey_opening(value, size=(window, window))
+    peak = float(np.percentile(ink, 99.9)) if ink.size > 1000 else float(ink.max(initial=0))
+    if peak < MIN_CONTRAST:
+        return None
+    noise = float(np.median(ink))
+    floor = min(0.5, 3 * noise / peak)
+    return np.clip((ink / peak - floor) / (1 - floor), 0, 1).astype(np.float32), factor
+
+
+def _border(array: np.ndarray) -> np.ndarray:
+    return np.concatenate([array[0], array[-1], array[1:-1, 0], array[1:-1, -1]])
+
+
+def _digit_parts(ink: np.ndarray) -> np.ndarray | None:
+    """bool [H, W]: the solid blobs at least MIN_PART as tall as the tallest (digits, not dots,
+    commas, dashes or flat underlines); None when there is nothing solid at all."""
+    solid = ink > SOLID
+    labels, count = ndimage.label(solid, structure=np.ones((3, 3)))
+    if count == 0:
+        return None
+    boxes = ndimage.find_objects(labels)
+    heights = np.array([b[0].stop - b[0].start for b in boxes])
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    tall = (heights >= MIN_PART * heights.max()) & (sizes >= 4)
+    return np.isin(labels, np.flatnonzero(tall) + 1)
+
+
+def number_strip(source) -> Strip | None:
+    """Any image `prepare` accepts -> the strip the network reads; None when it shows no ink."""
+    image = load_image(source)
+    found = _ink_and_factor(image)
+    if found is None:
+        return None
+    ink, factor = found
+    parts = _digit_parts(ink)
+    if parts is None:
+        return None
+    rows, cols = np.flatnonzero(parts.any(axis=1)), np.flatnonzero(parts.any(axis=0))
+    height = rows[-1] + 1 - rows[0]
+    margin = MARGIN * height
+    top, bottom = rows[0] - margin, rows[-1] + 1 + margin
+    left, right = cols[0] - margin, cols[-1] + 1 + margin
+    # Scale so the number's height (with its margins) fills the strip, narrower when too long.
+    scale = max((bottom - top) / STRIP_HEIGHT, (right - left) / STRIP_WIDTH)   # analysis px per strip px
+    width = min(STRIP_WIDTH, max(1, round((right - left) / scale)))
+    tall = min(STRIP_HEIGHT, max(1, round((bottom - top) / scale)))
+    offset = (STRIP_HEIGHT - tall) // 2                 # a long number is centred vertically
+    box = (left, top, left + width * scale, top + tall * scale)
+    strip = np.zeros((STRIP_HEIGHT, STRIP_WIDTH), np.float32)
+    strip[offset:offset + tall, :width] = _resample(ink, box, (width, tall))
+    mask = np.zeros((STRIP_HEIGHT, STRIP_WIDTH), bool)
+    mask[offset:offset + tall, :width] = _resample(parts.astype(np.float32), box, (width, tall)) > 0.25
+    origin = (left * factor, (top - offset * scale) * factor)
+    return Strip(np.clip(strip, 0, 1), mask, origin, scale * factor)
+
+
+def _resample(array: np.ndarray, box: tuple[float, float, float, float], size: tuple[int, int]) -> np.ndarray:
+    """The `box` (left, top, right, bottom; may reach outside: zeros there) of a float image, resized."""
+    image = Image.fromarray(array, "F")
+    pad = int(np.ceil(max(0.0, -box[0], -box[1], box[2] - array.shape[1], box[3] - array.shape[0]))) + 1
+    if pad > 1:
+        image = Image.fromarray(np.pad(array, pad), "F")
+        box = (box[0] + pad, box[1] + pad, box[2] + pad, box[3] + pad)
+    return np.asarray(image.resize(size, Image.Resampling.BILINEAR, box=box, reducing_gap=2.0), np.float32)
+
+
+def strips(images) -> np.ndarray:
+    """float32 [N, STRIP_HEIGHT, STRIP_WIDTH] of many images (all zeros for one without ink)."""
+    out = np.zeros((len(images), STRIP_HEIGHT, STRIP_WIDTH), np.float32)
+    for i, image in enumerate(images):
+        strip = number_strip(image)
+        if strip is not None:
+            out[i] = strip.ink
+    return out
+
+
+# -- decoding -----------------------------------------------------------------------------------
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def greedy_decode(probabilities: np.ndarray) -> list[tuple[int, int, int]]:
+    """[FRAMES, 11] -> the digits of CTC's best path as (digit, first frame, last frame): the most
+    likely class per frame, repeats merged, blanks dropped."""
+    best = probabilities.argmax(axis=-1)                   # [T]
+    starts = np.flatnonzero(np.diff(best, prepend=-1))     # where a run of one class begins
+    ends = np.append(starts[1:], len(best)) - 1
+    return [(int(best[s]), int(s), int(e)) for s, e in zip(starts, ends) if best[s] != BLANK]
+
+
+def decode_batch(logits: np.ndarray) -> list[str]:
+    """[N, FRAMES, 11] logits -> the N numbers read."""
+    return ["".join(str(d) for d, _, _ in greedy_decode(row)) for row in logits]
+
+
+def reading(strip: Strip, logits: np.ndarray) -> NumberReading:
+    """The number, its confidence, and each digit's confidence and box from one strip's logits [FRAMES, 11]."""
+    probabilities = softmax(logits.astype(np.float64))
+    path = greedy_decode(probabilities)
+    confidence = float(np.prod(probabilities.max(axis=-1)))      # the best path's probability
+    centres = [(first + last + 1) / 2 * FRAME_STRIDE for _, first, last in path]   # strip columns
+    digits = [DigitReading(digit, float(probabilities[first:last + 1, digit].max()),
+                           _box(strip, centres, i))
+              for i, (digit, first, last) in enumerate(path)]
+    return NumberReading("".join(str(d.digit) for d in digits), confidence, digits)
+
+
+def _box(strip: Strip, centres: list[float], index: int) -> tuple[int, int, int, int]:
+    """The ink of the digit emitted at centres[index], in input pixels: the strip's columns from
+    the emptiest column before it (since the previous digit) to the emptiest one after it."""
+    columns = strip.parts.sum(axis=0).astype(np.float32) + 0.01 * strip.ink.sum(axis=0)   # [W]
+
+    def cut(a: float, b: float) -> int:
+        a, b = int(a), max(int(a) + 1, int(np.ceil(b)))
+        return a + int(np.argmin(columns[a:b]))
+
+    centre = centres[index]
+    left = cut(centres[index - 1], centre) if index > 0 else 0
+    right = cut(centre, centres[index + 1]) if index + 1 < len(centres) else STRIP_WIDTH
+    for source in (strip.parts, strip.ink > SOLID):  # the digit's blobs; failing those, any ink
+        region = source[:, left:right]
+        rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
+        if len(cols):
+            x0, x1, y0, y1 = left + cols[0], left + cols[-1] + 1, rows[0], rows[-1] + 1
+            break
+    else:  # CTC saw a digit where nothing is solid: the frame's own columns
+        x0, x1, y0, y1 = max(0, centre - FRAME_STRIDE), min(STRIP_WIDTH, centre + FRAME_STRIDE), 0, STRIP_HEIGHT
+    (ox, oy), s = strip.origin, strip.scale
+    x, y = round(ox + x0 * s), round(oy + y0 * s)
+    return x, y, max(1, round((x1 - x0) * s)), max(1, round((y1 - y0) * s))
+
+
+# -- serving --------------------------------------------------------------------------------------
+class NumberReader:
+    """A number version's `model.tflite` run by LiteRT, one strip per call (no TensorFlow)."""
+
+    def __init__(self, flatbuffer: bytes):
+        from digits.predict import LiteInterpreter
+        from digits.store import NUMBER_TASK
+
+        self._interpreter = LiteInterpreter(flatbuffer, task=NUMBER_TASK)  # checks [N, 32, 256, 1] -> [N, 64, 11]
+
+    def logits(self, strip: np.ndarray) -> np.ndarray:
+        """float32 [STRIP_HEIGHT, STRIP_WIDTH] -> float32 [FRAMES, 11]."""
+        return self._interpreter(strip[None, :, :, None].astype(np.float32))[0]
+
+    def logits_batch(self, batch: np.ndarray) -> np.ndarray:
+        """float32 [N, STRIP_HEIGHT, STRIP_WIDTH] -> float32 [N, FRAMES, 11], one strip at a time."""
+        return np.stack([self.logits(strip) for strip in batch]) if len(batch) \
+            else np.zeros((0, FRAMES, BLANK + 1), np.float32)
+
+    def read(self, source) -> NumberReading:
+        """Any image -> its NumberReading ("" when it shows no ink). Raises ImageError for a bad file."""
+        strip = number_strip(source)
+        if strip is None:
+            return NumberReading("", 1.0, [])
+        return reading(strip, self.logits(strip.ink))
+
+
+def number_reader(store, version: str | None = None) -> NumberReader:
+    """The reader of a number version (the active number version by default). Raises StoreError
+    for a version that is unknown, broken, not a number model, or has no usable model.tflite."""
+    from digits.store import NUMBER_TASK, StoreError
+
+    version = store.active(NUMBER_TASK) if version is None else version
+    info = store.usable(version)
+    if info.task != NUMBER_TASK:
+        raise StoreError(f"version {version!r} reads single digits, not numbers; "
+                         "`python -m digits models` lists the number versions")
+    flatbuffer = store.tflite(version)
+    if flatbuffer is None:
+        raise StoreError(f"version {version!r} has no usable model.tflite; "
+                         f"`python -m digits export --model {version}` writes it")
+    return NumberReader(flatbuffer)
+
+
+def read_number(image, store=None, version: str | None = None) -> NumberReading:
+    """Any image `prepare` accepts (a path, bytes, a PIL image, an array, a canvas's RGBA) -> the
+    number it shows. Loads the reader each call: keep a `number_reader` to read many."""
+    from digits.store import ModelStore
+
+    return number_reader(store or ModelStore(), version).read(image)

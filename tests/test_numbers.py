@@ -1,0 +1,285 @@
+"""Reading whole numbers (digits.numbers) with the shipped number model, through LiteRT: each hard
+case of issue 13 with generated (MNIST test digits) or drawn images; the `read` CLI; the store's tasks."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_python
+from dashboard_helpers import drawn_number
+from digits.data import load_test
+from digits.numbers import NumberReading, number_reader, read_number
+from digits.store import DEFAULT_NUMBER_VERSION, NUMBER_TASK, ModelStore, StoreError
+from digits.synth_numbers import CATEGORIES, Style, make_numbers
+
+CASES = 10  # generated numbers per case; the benchmark reads 2,000 (bench/read_numbers.py)
+FLOOR = 6   # at least this many of the CASES must be read exactly. The shipped reader falls short of the issue's
+# targets (its measured accuracy per category is in BENCHMARKS.md); this floor sits below what it
+# reads today, far above what a broken strip, decoder or export reads (none), and above the naive
+# segment-and-classify reader on touching digits and patterned paper.
+
+
+@pytest.fixture(scope="module")
+def reader():
+    return number_reader(ModelStore(), DEFAULT_NUMBER_VERSION)
+
+
+@pytest.fixture(scope="module")
+def test_split():
+    return load_test()
+
+
+def numbers(test_split, category="apart", style=None, count=CASES, seed=7):
+    return make_numbers(test_split.images, test_split.labels, count, seed, category, style)
+
+
+def read_right(reader, images, labels) -> int:
+    return sum(reader.read(image).number == label for image, label in zip(images, labels))
+
+
+def sheared(image: np.ndarray, degrees: float) -> np.ndarray:
+    """The picture slanted by `degrees` (paper-coloured where the shear uncovers nothing)."""
+    picture = Image.fromarray(image)
+    shear = np.tan(np.radians(degrees))
+    h = picture.height
+    return np.asarray(picture.transform(picture.size, Image.Transform.AFFINE, (1, shear, -shear * h / 2, 0, 1, 0),
+                                        resample=Image.Resampling.BILINEAR, fillcolor=tuple(image[0, 0].tolist())))
+
+
+def test_importing_the_reader_and_reading_a_number_never_import_tensorflow():
+    code = ("import sys; import numpy as np; from digits.numbers import read_number; "
+            "r = read_number(np.zeros((250, 900, 4), np.uint8)); "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'; print(repr(r.number))")
+    result = run_python("-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "''"
+
+
+@pytest.mark.parametrize("category", ["apart", "touching", "separators", "patterned", "long"])
+def test_generated_numbers_of_each_category_are_read(reader, test_split, category):
+    """Digits well apart, touching/overlapping by up to a third of a width, with separators, a sign
+    and a slash, on patterned paper with an underline, and 9-12 digits long."""
+    made = numbers(test_split, category)
+    assert read_right(reader, made.images, made.labels) >= FLOOR
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 12])
+def test_numbers_of_one_to_twelve_digits(reader, test_split, length):
+    made = numbers(test_split, style=replace(CATEGORIES["apart"], digits=(length, length)))
+    assert {len(label) for label in made.labels} == {length}
+    assert read_right(reader, made.images, made.labels) >= FLOOR
+
+
+@pytest.mark.parametrize("degrees", [-10, 10])
+def test_numbers_written_on_a_slant(reader, test_split, degrees):
+    made = numbers(test_split, seed=8)
+    assert read_right(reader, [sheared(image, degrees) for image in made.images], made.labels) >= FLOOR
+
+
+def test_digits_of_uneven_size_and_baseline(reader, test_split):
+    made = numbers(test_split, style=Style(digits=(5, 5), gap=(0.15, 0.5), size=0.3, baseline=0.2, separators=0,
+                                          currency=0, slash=0, underline=0, strike=0, papers=("plain",),
+                                          dark_paper=0, uneven_light=0, noise=0, blur=0, jpeg=0, broken=0))
+    assert read_right(reader, made.images, made.labels) >= FLOOR
+
+
+@pytest.mark.parametrize("paper", ["coloured", "ruled", "guilloche", "dots", "hatching"])
+def test_dark_ink_on_coloured_ruled_and_patterned_paper(reader, test_split, paper):
+    style = Style(digits=(5, 5), gap=(0.1, 0.5), separators=0, currency=0, slash=0, underline=0, strike=0,
+                  papers=(paper,), dark_paper=0, uneven_light=0)
+    made = numbers(test_split, style=style)
+    assert read_right(reader, made.images, made.labels) >= FLOOR
+
+
+def test_photos_with_uneven_light_and_light_ink_on_dark(reader, test_split):
+    made = numbers(test_split, seed=9)
+    photos = [(image * np.linspace(1.0, 0.4, image.shape[1])[None, :, None]).astype(np.uint8)  # darker to the right
+              for image in made.images]
+    assert read_right(reader, photos, made.labels) >= FLOOR
+    assert read_right(reader, [255 - image for image in made.images], made.labels) >= FLOOR
+
+
+def test_separators_and_marks_are_not_read_as_digits(reader, test_split):
+    style = Style(digits=(4, 7), gap=(0.15, 0.5), separators=1.0, currency=1.0, slash=1.0, underline=0.5,
+                  strike=0, papers=("plain",), dark_paper=0, uneven_light=0)
+    made = numbers(test_split, style=style)
+    readings = [reader.read(image) for image in made.images]
+    assert sum(r.number == label for r, label in zip(readings, made.labels)) >= FLOOR
+    assert all(len(r.number) <= len(label) for r, label in zip(readings, made.labels))
+
+
+@pytest.mark.parametrize("text", ["170", "4500", "12345", "5", "73"])
+def test_numbers_drawn_on_the_wide_canvas(reader, text):
+    """Drawn with a round pen, light on dark, as the Number mode's canvas sends them: a 4 in two
+    strokes and a 5 whose cap is a separate stroke are one digit each; "00" is one stroke."""
+    assert reader.read(drawn_number(text)).number == text
+
+
+def test_a_number_drawn_dark_on_light_paper_is_read_the_same(reader):
+    image = drawn_number("4500", ink=(20, 20, 110), paper=(250, 240, 200))[..., :3]
+    assert reader.read(image).number == "4500"
+
+
+def test_each_digit_has_a_box_around_its_ink_and_a_confidence(reader):
+    canvas = drawn_number("170", origin=(0.1, 0.25))
+    reading = reader.read(canvas)
+    assert isinstance(reading, NumberReading) and reading.number == "170"
+    # The whole number's confidence (CTC's best path) is at most its least sure digit's.
+    assert 0 < reading.confidence <= min(d.confidence for d in reading.digits) + 1e-9
+    lefts = [d.box[0] for d in reading.digits]
+    assert lefts == sorted(lefts)
+    ink = canvas[..., 0] > 128
+    for digit in reading.digits:
+        x, y, w, h = digit.box
+        assert 0 < digit.confidence <= 1 and digit.unsure == (digit.confidence < 0.6)
+        assert 0 <= x and x + w <= 900 and 0 <= y and y + h <= 250
+        inside = ink[y:y + h, x:x + w].sum()
+        assert inside > 0.6 * ink[:, max(0, x - 5):x + w + 5].sum()  # the box holds the digit's ink
+        assert 0.4 * 250 < h < 0.8 * 250                              # a digit 0.6 of the canvas tall
+    assert reading.digits[0].box[2] < reading.digits[2].box[2]        # a 1 is narrower than a 0
+
+
+def test_an_empty_canvas_and_a_blank_page_read_as_no_number(reader):
+    assert reader.read(np.zeros((250, 900, 4), np.uint8)).number == ""
+    assert reader.read(np.full((250, 900, 3), 255, np.uint8)).number == ""
+
+
+def test_read_number_accepts_files_bytes_and_arrays_and_refuses_a_broken_file(tmp_path):
+    path = tmp_path / "number.png"
+    Image.fromarray(drawn_number("73")).save(path)
+    assert read_number(path).number == read_number(path.read_bytes()).number == "73"
+    from digits.preprocessing import ImageError
+
+    with pytest.raises(ImageError):
+        read_number(path.read_bytes()[:100])
+
+
+def test_the_store_keeps_digit_and_number_versions_apart(store):
+    info = store.info(DEFAULT_NUMBER_VERSION)
+    assert info.task == NUMBER_TASK and not info.broken and info.active
+    assert store.info("default").task == "digit" and store.active() == "default"
+    assert store.active(NUMBER_TASK) == DEFAULT_NUMBER_VERSION
+    with pytest.raises(StoreError, match="reads single digits"):
+        number_reader(store, "default")
+    with pytest.raises(StoreError, match="cannot be deleted"):
+        store.delete(DEFAULT_NUMBER_VERSION)
+
+
+def test_cli_read_plain_and_json_and_exit_code(tmp_path):
+    good, blank, broken = tmp_path / "amount.png", tmp_path / "blank.png", tmp_path / "broken.png"
+    Image.fromarray(drawn_number("4500", ink=(10, 10, 10), paper=(255, 255, 255))).save(good)
+    Image.new("RGB", (300, 100), "white").save(blank)
+    broken.write_bytes(good.read_bytes()[:120])
+
+    plain = run_python("-m", "digits", "read", str(good), str(blank))
+    assert plain.returncode == 0, plain.stderr
+    lines = plain.stdout.strip().splitlines()
+    assert lines[0].startswith(f"{good}: 4500 (confidence 0.") and lines[1] == f"{blank}: no digits"
+
+    result = run_python("-m", "digits", "read", str(good), str(broken), str(blank), "--json")
+    assert result.returncode == 1  # one file was unreadable
+    rows = json.loads(result.stdout)
+    assert [set(row) for row in rows] == [{"file", "number", "confidence", "digits", "error"}] * 3
+    assert rows[0]["number"] == "4500" and rows[0]["error"] is None
+    assert [d["digit"] for d in rows[0]["digits"]] == [4, 5, 0, 0]
+    assert all(len(d["box"]) == 4 and 0 < d["confidence"] <= 1 for d in rows[0]["digits"])
+    assert rows[1]["error"] and "damaged or truncated" in rows[1]["error"]
+    assert rows[2]["number"] == "" and rows[2]["digits"] == [] and rows[2]["error"] is None
+
+    wrong_kind = run_python("-m", "digits", "read", str(good), "--model", "default")
+    assert wrong_kind.returncode == 1 and "reads single digits" in wrong_kind.stderr
+
+
+def test_the_shipped_number_model_s_meta_tells_the_truth_through_litert(reader):
+    """meta.json's test figures (computed by Keras at the end of training) are what LiteRT's
+    model.tflite reads on the same synthetic test numbers; README gives the command that made it."""
+    from conftest import ROOT
+    from digits.number_evaluation import EVALUATION_NUMBERS, numbers_for_test, read_categories
+
+    meta = ModelStore().meta(DEFAULT_NUMBER_VERSION)
+    assert meta["task"] == NUMBER_TASK and meta["command"] in (ROOT / "README.md").read_text()
+    [result] = read_categories(reader.logits_batch, {"apart": numbers_for_test("apart", EVALUATION_NUMBERS)}).values()
+    assert result.sequence_accuracy == pytest.approx(meta["test"]["categories"]["apart"]["sequence_accuracy"],
+                                                     abs=2 / EVALUATION_NUMBERS)
+
+
+def test_train_py_task_number_trains_a_number_version_with_live_sequence_metrics(store):
+    """A tiny real run (200 training images, one epoch): the same run machinery as digits (event
+    log, lock, the store's atomic save), a version that says it reads numbers, and `read` uses it."""
+    from digits.runs import read_events, read_lock
+
+    refused = run_python("train.py", "--task", "number", "--preset", "strong")
+    assert refused.returncode == 2 and "--task number uses the 'number' preset" in refused.stderr
+
+    result = run_python("train.py", "--task", "number", "--limit", "200", "--epochs", "1", "--name", "tiny-numbers")
+    assert result.returncode == 0, result.stderr[-2000:]
+    info = store.info("tiny-numbers")
+    assert info.task == NUMBER_TASK and not info.broken and store.tflite("tiny-numbers") is not None
+    assert not info.active and store.active(NUMBER_TASK) == DEFAULT_NUMBER_VERSION  # not asked to activate
+    assert info.meta["command"] == "python train.py --task number --limit 200 --epochs 1 --name tiny-numbers"
+    [epoch] = [e for e in read_events(store.runs_dir / "tiny-numbers") if e["event"] == "epoch"]
+    assert 0 <= epoch["val_accuracy"] <= 1 and 0 <= epoch["val_digit_error"] and epoch["loss"] > 0
+    assert set(info.meta["test"]["categories"]) >= {"apart", "touching", "separators", "patterned", "long"}
+    assert read_lock(store) is None
+    store.activate("tiny-numbers")
+    assert store.active(NUMBER_TASK) == "tiny-numbers" and store.active() == "default"  # digits keep theirs
+    drawn = store.root / "drawn.png"
+    Image.fromarray(drawn_number("73")).save(drawn)
+    read = run_python("-m", "digits", "read", "--json", str(drawn))
+    assert read.returncode == 0 and json.loads(read.stdout)[0]["error"] is None
+
+
+
+def copy_shipped_number(store: ModelStore, name: str, **meta_changes) -> None:
+    """The shipped number reader copied into the store as `name`, its meta.json changed."""
+    import shutil
+
+    from digits.store import SHIPPED
+
+    folder = store.root / name
+    shutil.copytree(SHIPPED[DEFAULT_NUMBER_VERSION], folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({**meta, "id": name, **meta_changes}))
+
+
+def test_the_number_pointer_is_read_as_warily_as_the_digit_one(store, tmp_path):
+    """ACTIVE-number: garbage, a link or a FIFO falls back to the shipped number reader; a valid
+    pointer is followed; the digit model's ACTIVE is left alone."""
+    copy_shipped_number(store, "mine-number")
+    outside = tmp_path / "outside"
+    outside.write_text("mine-number\n")
+    pointer = store.root / "ACTIVE-number"
+    for tamper in (lambda: pointer.write_bytes(b"mine-number\xff\n"), lambda: pointer.symlink_to(outside),
+                   lambda: os.mkfifo(pointer), lambda: pointer.write_text("../mine-number\n")):
+        pointer.unlink(missing_ok=True)
+        tamper()
+        assert store.active(NUMBER_TASK) == DEFAULT_NUMBER_VERSION and store.active() == "default"
+    pointer.unlink()
+    store.activate("mine-number")
+    assert pointer.read_text() == "mine-number\n" and not (store.root / "ACTIVE").exists()
+    assert store.active(NUMBER_TASK) == "mine-number" and number_reader(store).read(drawn_number("73")).number == "73"
+
+
+def test_a_version_is_checked_against_its_own_task_s_signature(store):
+    """A number model that says it reads digits (no task) is broken with the reason when loaded and
+    served; a task the app does not know breaks the version; a number version loads as one."""
+    from digits.predict import version_predictor
+
+    copy_shipped_number(store, "no-task")
+    meta = json.loads((store.root / "no-task" / "meta.json").read_text())
+    del meta["task"]
+    (store.root / "no-task" / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(StoreError, match=r"takes float32 \[N, 32, 256, 1\]; the app gives float32 \[N, 28, 28, 1\]"):
+        store.load("no-task")
+    with pytest.raises((StoreError, ValueError), match=r"\[N, 28, 28, 1\]"):
+        version_predictor(store, "no-task")
+    copy_shipped_number(store, "letters", task="letters")
+    assert "task = 'letters' is not one of digit, number" in store.info("letters").error
+    model = store.load(DEFAULT_NUMBER_VERSION)
+    assert tuple(model.input_shape[1:]) == (32, 256, 1) and tuple(model.output_shape[1:]) == (64, 11)

@@ -1,0 +1,88 @@
+"""The synthetic numbers (digits.synth_numbers) and the strip the number reader sees (digits.numbers)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from digits.data import load_test
+from digits.number_evaluation import TEST_SEED, digit_errors, edit_distance, numbers_for_test
+from digits.numbers import STRIP_HEIGHT, STRIP_WIDTH, number_strip
+from digits.synth_numbers import CATEGORIES, make_numbers
+
+
+@pytest.fixture(scope="module")
+def test_split():
+    return load_test()
+
+
+def test_the_same_seed_gives_the_same_numbers_and_another_seed_others(test_split):
+    first = make_numbers(test_split.images, test_split.labels, 20, seed=3)
+    again = make_numbers(test_split.images, test_split.labels, 20, seed=3)
+    other = make_numbers(test_split.images, test_split.labels, 20, seed=4)
+    assert first.labels == again.labels
+    assert all(np.array_equal(a, b) for a, b in zip(first.images, again.images))
+    assert first.labels != other.labels
+
+
+def test_numbers_use_only_the_digits_they_are_given(test_split):
+    """Training numbers come from training images, test numbers from test images: the generator
+    draws only from the images (and labels) passed to it."""
+    ones_and_sevens = np.isin(test_split.labels, (1, 7))
+    made = make_numbers(test_split.images[ones_and_sevens], test_split.labels[ones_and_sevens], 30, seed=1)
+    assert set("".join(made.labels)) <= {"1", "7"}
+    # The evaluation's test numbers are exactly those of the MNIST test images.
+    assert numbers_for_test("apart", 5).labels == make_numbers(test_split.images, test_split.labels, 5, TEST_SEED,
+                                                           "apart").labels
+
+
+@pytest.mark.parametrize("category, lengths", [("apart", {5}), ("touching", {5}), ("patterned", {5}),
+                                               ("long", set(range(9, 13))), ("mixed", set(range(1, 13)))])
+def test_each_category_writes_numbers_of_its_length_as_rgb_pictures(test_split, category, lengths):
+    made = make_numbers(test_split.images, test_split.labels, 60, seed=0, category=category)
+    assert {len(label) for label in made.labels} <= lengths
+    assert all(label.isdigit() for label in made.labels)
+    for image in made.images:
+        assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+        assert min(image.shape[:2]) >= 20
+    if category == "mixed":
+        assert len({len(label) for label in made.labels}) >= 8  # lengths are spread, not fixed
+
+
+def test_every_category_is_documented():
+    import digits.synth_numbers as module
+
+    for option in ("digits", "gap", "slant", "separators", "currency", "slash", "underline", "paper", "noise"):
+        assert f"\n  {option}" in module.__doc__
+    assert set(CATEGORIES) >= {"mixed", "apart", "touching", "separators", "patterned", "long"}
+
+
+def test_the_strip_is_the_same_for_dark_ink_on_light_paper_and_light_ink_on_dark(test_split):
+    made = make_numbers(test_split.images, test_split.labels, 1, seed=2, category="apart")
+    picture = made.images[0]
+    light_on_dark = 255 - picture
+    a, b = number_strip(picture), number_strip(light_on_dark)
+    assert a.ink.shape == (STRIP_HEIGHT, STRIP_WIDTH)
+    assert np.corrcoef(a.ink.ravel(), b.ink.ravel())[0, 1] > 0.9
+
+
+def test_the_strip_of_a_blank_or_flat_image_is_none():
+    assert number_strip(np.full((100, 300), 255, np.uint8)) is None
+    assert number_strip(np.zeros((100, 300, 4), np.uint8)) is None  # an empty transparent canvas
+
+
+def test_the_strip_takes_uneven_light_out(test_split):
+    """A photo darker on one side: the paper's shading is not ink."""
+    made = make_numbers(test_split.images, test_split.labels, 1, seed=5, category="apart")
+    picture = made.images[0].astype(np.float32)
+    shade = np.linspace(1.0, 0.45, picture.shape[1])[None, :, None]
+    even, shaded = number_strip(made.images[0]), number_strip((picture * shade).astype(np.uint8))
+    assert np.corrcoef(even.ink.ravel(), shaded.ink.ravel())[0, 1] > 0.85
+    assert shaded.ink[:, -40:].max() < 0.3  # the empty end of the strip stays empty
+
+
+def test_edit_distance_and_digit_error_rate():
+    assert edit_distance("12345", "12345") == 0
+    assert edit_distance("12345", "1245") == 1 and edit_distance("12", "312") == 1
+    assert edit_distance("12345", "12845") == 1
+    assert digit_errors(["123", "45"], ["123", ""]) == pytest.approx(2 / 5)
