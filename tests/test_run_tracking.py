@@ -5,8 +5,6 @@ deleting a run, "stopping" until the end, and "Curves of run" following the newe
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -117,7 +115,7 @@ def test_two_runs_side_by_side_notes_tags_and_search(open_page, store):
 def test_stop_shows_stopping_until_the_run_has_ended(open_page, store):
     """After Stop the training process still finishes its batch and reports it: the page went
     back to 'Epoch 1/2 · step 32/430 · 3 min 17 s left' until the run ended."""
-    from digits.runs import EventLog, _write_lock, prepare_run_dir
+    from digits.runs import EventLog, acquire_lock, prepare_run_dir, release_lock
     from digits.config import preset
 
     run_dir = prepare_run_dir(store, "going", preset("seed", name="going"))
@@ -126,16 +124,14 @@ def test_stop_shows_stopping_until_the_run_has_ended(open_page, store):
     log.emit("batch", epoch=1, step=16, steps=430, seconds=2.0, loss=1.0, accuracy=0.5)
     log.emit("stop")
     log.emit("batch", epoch=1, step=32, steps=430, seconds=3.0, loss=0.9, accuracy=0.6)  # after Stop
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    lock = acquire_lock(store, "going")  # this process holds the run lock, as train.py would
     try:
-        _write_lock(store, "going", holder.pid)
         app = open_page("train")
         assert "Run `going`: stopping" in texts(app.subheader)
         assert "Stopping after the current batch" in app.get("progress")[0].proto.text
         assert app.button(key="stop_run").label == "Stopping…" and app.button(key="stop_run").disabled
     finally:
-        holder.kill()
-        holder.wait()
+        release_lock(store, lock)
 
 
 def test_versions_carry_notes_and_tags_and_are_searchable(open_page, store, copied_default):
