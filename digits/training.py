@@ -18,7 +18,7 @@ import tensorflow as tf
 import keras
 
 from digits import distribution, personal
-from digits.augment import AugmentSettings, augment_batch
+from digits.augment import augment_batch, settings_for_run
 from digits.config import TrainConfig
 from digits.data import NUM_CLASSES, Mnist, Split, load_mnist
 from digits.model import build_model
@@ -95,11 +95,12 @@ def make_dataset(split: Split, config: TrainConfig, training: bool) -> tf.data.D
     for digit, weight in (config.class_weights if training else {}).items():
         weights[digit] = weight
     weights = tf.constant(weights)
+    settings = settings_for_run(len(split) * config.epochs)
 
     def to_model_input(images, labels):
         x = tf.cast(images, tf.float32)[..., None] / 255.0
         if training and config.augment:
-            x = augment_batch(x, labels=labels)
+            x = augment_batch(x, settings, labels=labels)
         return x, tf.one_hot(labels, NUM_CLASSES), tf.gather(weights, tf.cast(labels, tf.int32))
 
     ds = tf.data.Dataset.from_tensor_slices((split.images, split.labels))
@@ -322,7 +323,8 @@ def _train(run: RunContext, data: Mnist) -> Path:
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "preset": config.preset,
         "config": config.to_dict(),
-        "augmentation": dataclasses.asdict(AugmentSettings()) if config.augment else None,
+        "augmentation": dataclasses.asdict(settings_for_run(len(train_split) * config.epochs))
+        if config.augment else None,
         "architecture": {"name": model.name, "parameters": int(model.count_params()),
                          "input": "float32 [N, 28, 28, 1] in [0, 1], ink = 1",
                          "output": "softmax [N, 10]"},
