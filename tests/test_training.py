@@ -49,15 +49,15 @@ def test_short_run_produces_a_loadable_version_with_meta_and_event_log(store, mn
     np.testing.assert_allclose(LitePredictor(flatbuffer).probabilities(images),
                                Predictor(store.load("quick")).probabilities(images), atol=1e-5)
 
-    # Its results (test set, variants) were kept at save time, for the export that serves it.
+    # Its test-set results were kept at save time, for the export that serves it; the variants
+    # are left to the first request (test_serving checks that path).
     import hashlib
 
     from digits.results import read_results
-    from digits.variants import VARIANTS
 
     kept = read_results(store, "quick")
     assert kept is not None and kept.model_sha256 == hashlib.sha256(flatbuffer).hexdigest()
-    assert list(kept.variants) == list(VARIANTS) and kept.evaluation.accuracy == meta["test"]["accuracy"]
+    assert kept.variants == {} and kept.evaluation.accuracy == meta["test"]["accuracy"]
 
     events = read_events(store.runs_dir / "quick")
     [device] = [e for e in events if e["event"] == "device"]
