@@ -183,6 +183,19 @@ def _cached_number_results(version_dir: str, stamp: float, meta_stamp: float, ve
 
 
 # -- widgets and images ----------------------------------------------------------------------
+def uploaded_image(upload, what: str) -> Image.Image | None:
+    """A file from `st.file_uploader` or `st.camera_input`, decoded; None after saying why `what`
+    cannot be used (an ImageError's message starts "image: " for bytes, which have no file name)."""
+    from digits.preprocessing import ImageError, check_file_size, load_image
+
+    try:
+        check_file_size(upload.size)
+        return load_image(upload.getvalue())
+    except ImageError as err:
+        st.error(f"{what} cannot be used: {str(err).removeprefix('image: ')}")
+        return None
+
+
 def draw_canvas(stroke_width: int, key: str) -> np.ndarray | None:
     """A black 280x280 drawing canvas with white ink, like MNIST; returns the drawing as an RGBA
     uint8 array (None before the first stroke).

@@ -7,11 +7,11 @@ import streamlit as st
 from PIL import Image, ImageDraw, ImageFont
 
 from dashboard.common import (WIDE_CANVAS, draw_wide_canvas, load_number_reader, model_store, number_results,
-                              number_test_set, version_picker)
+                              number_test_set, uploaded_image, version_picker)
 from dashboard.samples_view import Reading, feedback_controls
 from digits.number_evaluation import CATEGORY_LABELS
 from digits.numbers import NumberReading
-from digits.preprocessing import ImageError, load_image, preview
+from digits.preprocessing import load_image, preview
 from digits.store import NUMBER_TASK, StoreError
 
 SURE, UNSURE = "#2ca02c", "#e4572e"   # box colours: a confident digit, a low-confidence one
@@ -89,14 +89,10 @@ def number_mode() -> None:
     with upload_tab:
         upload = st.file_uploader("A photo or scan of a number: a postcode, an amount, a meter reading",
                                   type=["png", "jpg", "jpeg", "bmp", "gif", "webp"], key="number_upload")
-        if upload is not None:
-            try:
-                image = load_image(upload.getvalue())
-            except ImageError as err:
-                st.error(f"**{upload.name}** cannot be used: {str(err).removeprefix('image: ')}")
-            else:
-                show_reading(reader, image, "No digits found in this image: it looks blank, or the ink has "
-                                            "too little contrast with the paper.", "number-upload", version, "upload")
+        image = None if upload is None else uploaded_image(upload, f"**{upload.name}**")
+        if image is not None:
+            show_reading(reader, image, "No digits found in this image: it looks blank, or the ink has "
+                                        "too little contrast with the paper.", "number-upload", version, "upload")
 
 
 def numbers_section() -> None:

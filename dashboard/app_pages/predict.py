@@ -6,11 +6,10 @@ import streamlit as st
 from dashboard import charts
 from dashboard.number_view import number_mode
 from dashboard.common import (CANVAS_SIDE, ENLARGED_SIDE, draw_canvas, enlarged, enlarged_rgb, load_predictor,
-                              model_store, results_csv, upload_row, version_picker)
+                              model_store, results_csv, upload_row, uploaded_image, version_picker)
 from dashboard.samples_view import Reading, feedback_controls
 from digits.explain import TOP, article, digit_count, heat_overlay, occlusion_map, top_choices
-from digits.preprocessing import (MAX_FILE_BYTES, MIN_INK_SIDE, ImageError, check_file_size, load_image, prepare,
-                                  preview)
+from digits.preprocessing import MAX_FILE_BYTES, MIN_INK_SIDE, prepare, preview
 from digits.store import StoreError
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
@@ -151,12 +150,8 @@ def upload_area(predictors: dict) -> None:
         batch_results(predictors[version], uploads)
     elif uploads:
         upload = uploads[0]
-        try:
-            check_file_size(upload.size)
-            image = load_image(upload.getvalue())
-        except ImageError as err:  # its message starts "image: " for bytes, which have no file name
-            st.error(f"**{upload.name}** cannot be used: {str(err).removeprefix('image: ')}")
-        else:
+        image = uploaded_image(upload, f"**{upload.name}**")
+        if image is not None:
             image_column, result_column = st.columns([1, 1], gap="large")
             with result_column:
                 prediction = show_results(predictors, image, "No digit found in this image: it looks blank, "
@@ -172,15 +167,11 @@ def camera_area(predictors: dict) -> None:
         return
     photo = st.camera_input("Take a photo of a digit written on paper", key="camera",
                             help="hold the paper flat, the digit filling about a third of the picture")
-    if photo is not None:
-        try:
-            image = load_image(photo.getvalue())
-        except ImageError as err:
-            st.error(f"The photo cannot be used: {str(err).removeprefix('image: ')}")
-        else:
-            prediction = show_results(predictors, image,
-                                      "No digit found in the photo: write it darker or larger, on plain paper.")
-            correct_or_confirm("camera", image, prediction, "upload")  # a photo, as an upload is
+    image = None if photo is None else uploaded_image(photo, "The photo")
+    if image is not None:
+        prediction = show_results(predictors, image,
+                                  "No digit found in the photo: write it darker or larger, on plain paper.")
+        correct_or_confirm("camera", image, prediction, "upload")  # a photo, as an upload is
 
 
 with draw_tab:  # the default tab; its canvas keeps its drawing while the other tabs are open
