@@ -2,6 +2,7 @@
 
     python bench/ablation.py                 # trains the four seed variants (~10 min on 2 cores)
     python bench/ablation.py --limit 5000    # a quicker, rougher run
+    python bench/ablation.py --no-seed --versions previous member2   # the shipped default beside versions
 
 Each model is evaluated on the MNIST test set and its variants (inverted polarity, coloured
 backgrounds, thick and thin strokes, small rotations; tight crops, 16x16 scans, 1-bit scans, phone
@@ -48,7 +49,6 @@ def train_models(limit: int | None, epochs: int | None, mnist) -> dict[str, Pred
         train(config, store, f"ablation-{i}", data=mnist)
         print(f"trained {label} in {time.time() - started:.0f} s", file=sys.stderr)
         predictors[label] = Predictor(store.load(f"ablation-{i}"))
-    predictors["strong (shipped default)"] = Predictor(ModelStore().load(DEFAULT_VERSION))
     return predictors
 
 
@@ -83,12 +83,19 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="train the seed variants on the first N images only")
     parser.add_argument("--epochs", type=int, help="epochs for the seed variants (default: the preset's 5)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the Markdown table")
+    parser.add_argument("--no-seed", action="store_true", help="skip training the seed variants")
+    parser.add_argument("--versions", nargs="*", default=[],
+                        help="also measure these versions of the store (DIGITS_STORE), e.g. a committee's members")
     args = parser.parse_args()
     mnist = load_mnist()
-    predictors = train_models(args.limit, args.epochs, mnist)
+    predictors = {} if args.no_seed else train_models(args.limit, args.epochs, mnist)
+    store = ModelStore()
+    for version in args.versions:
+        predictors[version] = Predictor(store.load(version))
+    predictors["shipped default"] = Predictor(store.load(DEFAULT_VERSION))
     table = markdown(measure(predictors, mnist.test.images, mnist.test.labels))
-    header = (f"Ablation on the 10,000 MNIST test images (seed variants trained on "
-              f"{args.limit or len(mnist.train)} images, {args.epochs or 5} epochs).\n")
+    header = "Ablation on the 10,000 MNIST test images" + ("" if args.no_seed else (
+        f" (seed variants trained on {args.limit or len(mnist.train)} images, {args.epochs or 5} epochs)")) + ".\n"
     print(header + table)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(header + table)

@@ -11,7 +11,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from digits.quiet import load_tensorflow, quiet_native_logs  # noqa: E402
-from digits.store import DIGIT_TASK, NUMBER_TASK, SHIPPED, ModelStore, StoreError  # noqa: E402
+from digits.store import DEFAULT_VERSION, DIGIT_TASK, NUMBER_TASK, SHIPPED, ModelStore, StoreError  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("action", nargs="?", choices=["list", "activate", "delete"], default="list")
     models.add_argument("version", nargs="?", help="the version to activate or delete")
     models.add_argument("--json", action="store_true", help="print the list as JSON")
-    for command in (predict, read, evaluate, export, models):
+    combine = commands.add_parser("combine", help="combine 'strong' digit versions trained apart into one "
+                                                  "version that averages their probabilities (a committee)")
+    combine.add_argument("members", nargs="+", help="two or more 'strong' digit version ids")
+    combine.add_argument("--name", help="the new version's id (default: the time, 'committee' and a random suffix)")
+    combine.add_argument("--ship", action="store_true",
+                         help="write it as the shipped default (model_store/default); then run "
+                              "`digits evaluate --variants` and commit the folder")
+    combine.add_argument("--activate", action="store_true", help="make it the active version")
+    combine.add_argument("--force", action="store_true",
+                         help="with --activate: activate even if its test accuracy is more than 1 point below "
+                              "the active version's")
+    combine.add_argument("--data-dir", help="folder with the MNIST IDX files (for its test-set results)")
+    for command in (predict, read, evaluate, export, models, combine):
         command.add_argument("--verbose", action="store_true",
                              help="keep TensorFlow's and LiteRT's start-up lines (CUDA, oneDNN, XNNPACK)")
     models.add_argument("--force", action="store_true",
@@ -340,8 +352,41 @@ def _add_sample(samples, store: ModelStore, args) -> int:
     return 0
 
 
+def cmd_combine(args, store: ModelStore) -> int:
+    from digits.committee import check_members, combine, settings
+    from digits.config import ConfigError
+    from digits.runs import RunBusy, acquire_lock, generated_run_id, prepare_run_dir, release_lock
+
+    run_id = DEFAULT_VERSION if args.ship else (args.name or generated_run_id("committee"))
+    try:
+        check_members(store, args.members)
+        lock = acquire_lock(store, run_id)
+    except (ConfigError, RunBusy) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    try:
+        if args.ship:
+            (store.runs_dir / run_id).mkdir(parents=True, exist_ok=True)
+        else:
+            prepare_run_dir(store, run_id, settings(args.members))
+        load_tensorflow(args.verbose)
+        from digits.data import load_mnist
+
+        with quiet_native_logs(args.verbose):  # LiteRT announces its XNNPACK delegate
+            path = combine(store, args.members, run_id, load_mnist(args.data_dir),
+                           f"digits combine {' '.join(args.members)} " + ("--ship" if args.ship else f"--name {run_id}"),
+                           ship=args.ship, activate=args.activate, force=args.force)
+    finally:
+        release_lock(store, lock)
+    info = store.info(run_id)
+    print(f"version {run_id}: a committee of {', '.join(args.members)}, test accuracy {info.test_accuracy:.2%} "
+          f"({path})")
+    return 0
+
+
 COMMANDS = {"predict": cmd_predict, "read": cmd_read, "evaluate": cmd_evaluate, "export": cmd_export,
-            "models": cmd_models, "samples": cmd_samples}
+            "models": cmd_models, "samples": cmd_samples,
+            "combine": cmd_combine}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,5 @@
-"""The three digit CNNs (input float32 [N, 28, 28, 1] in [0, 1], ink = 1; output softmax [N, 10])
-and the number reader (`build_number`)."""
+"""The three digit CNNs (input float32 [N, 28, 28, 1] in [0, 1], ink = 1; output softmax [N, 10]),
+a committee of strong CNNs, and the number reader (`build_number`)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def _conv_bn(filters: int, kernel: int = 3) -> list[layers.Layer]:
             layers.BatchNormalization(), layers.ReLU()]
 
 
-def build_strong() -> keras.Model:
+def build_strong(name: str = "strong") -> keras.Model:
     """Batch norm, dropout and wider layers, at ~7.5 M multiply-adds per image (the seed's ~2.8 M):
     the shipped default's network, trained with augmentation."""
     return keras.Sequential([
@@ -63,7 +63,31 @@ def build_strong() -> keras.Model:
         layers.Dense(128, use_bias=False), layers.BatchNormalization(), layers.ReLU(),
         layers.Dropout(0.4),
         layers.Dense(NUM_CLASSES, activation="softmax"),
-    ], name="strong")
+    ], name=name)
+
+
+COMMITTEE = "committee"
+
+
+def committee_name(size: int) -> str:
+    return f"{COMMITTEE}-{size}"
+
+
+def build_committee(size: int) -> keras.Model:
+    """`size` strong CNNs side by side on the same input, their softmax averaged. Trained apart
+    (other seeds, other augmentation) and then combined (`digits.committee`), they err on different
+    images, so the average errs less than any of them, most of all on inputs unlike the training set
+    (Ciresan et al. 2012; Lakshminarayanan et al. 2017), at `size` times a member's cost."""
+    inputs = keras.Input(INPUT_SHAPE)
+    members = [build_strong(f"member_{i}") for i in range(size)]
+    probabilities = layers.Average()([member(inputs) for member in members])  # [N, 10]
+    return keras.Model(inputs, probabilities, name=committee_name(size))
+
+
+def all_layers(model: keras.Model) -> list[layers.Layer]:
+    """Every layer, those of nested models (a committee's members) included."""
+    return [inner for layer in model.layers
+            for inner in (all_layers(layer) if isinstance(layer, keras.Model) else [layer])]
 
 
 def build_number() -> keras.Model:
@@ -95,5 +119,8 @@ def build_number() -> keras.Model:
 ARCHITECTURES = {"seed": build_seed, "fast": build_fast, "strong": build_strong, "number": build_number}
 
 
-def build_model(preset: str) -> keras.Model:
-    return ARCHITECTURES[preset]()
+def build_model(architecture: str) -> keras.Model:
+    """A fresh network by its name: a preset's ("strong", ...) or a committee's ("committee-2")."""
+    if architecture.startswith(COMMITTEE + "-"):
+        return build_committee(int(architecture.removeprefix(COMMITTEE + "-")))
+    return ARCHITECTURES[architecture]()

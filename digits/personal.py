@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from digits.config import ConfigError, TrainConfig
+from digits.config import PRESETS, ConfigError, TrainConfig
 from digits.data import Split
 from digits.samples import SampleStore
 from digits.store import ModelStore
@@ -98,9 +98,9 @@ def check_start(config: TrainConfig, store: ModelStore) -> None:
                           f"trains a {config.task} model: start from a {config.task} version")
     architecture = ((info.meta or {}).get("architecture") or {}).get("name")
     if config.preset != "personal" and architecture and architecture != config.preset:
+        presets = f"the {architecture!r} or 'personal' preset" if architecture in PRESETS else "the 'personal' preset"
         raise ConfigError(f"version {config.from_version!r} is a {architecture!r} network and the "
-                          f"{config.preset!r} preset trains a {config.preset!r} one: start from it with the "
-                          f"{architecture!r} or 'personal' preset")
+                          f"{config.preset!r} preset trains a {config.preset!r} one: start from it with {presets}")
 
 
 def samples_for(config: TrainConfig, samples: SampleStore | None = None) -> TrainingSamples | None:

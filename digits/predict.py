@@ -38,11 +38,17 @@ class Prediction:
 def inference_model(model):
     """The same function with batch norm folded into the preceding conv/dense layer's weights and
     dropout dropped: at inference both are fixed affine maps or the identity, and every layer
-    removed is one pass less over the activations. Models that are not a
-    plain `keras.Sequential` are returned as they are."""
+    removed is one pass less over the activations. A committee gets each member folded; other
+    models that are not a plain `keras.Sequential` are returned as they are."""
     import keras
     from keras import layers
 
+    from digits.model import COMMITTEE
+
+    if model.name.startswith(COMMITTEE):
+        inputs = keras.Input(model.input_shape[1:])
+        members = [inference_model(layer)(inputs) for layer in model.layers if isinstance(layer, keras.Model)]
+        return keras.Model(inputs, layers.Average()(members), name=f"{model.name}_inference")
     if not isinstance(model, keras.Sequential):
         return model
     stack, weights = [keras.Input(model.input_shape[1:])], []

@@ -367,11 +367,17 @@ def current_run(store: ModelStore) -> str | None:
 def new_run_id(config: TrainConfig) -> str:
     """The config's name, or the time, the preset and a random suffix (two starts in the same
     second never share an id)."""
-    return config.name or f"{time.strftime('%Y%m%d-%H%M%S')}-{config.preset}-{secrets.token_hex(3)}"
+    return config.name or generated_run_id(config.preset)
 
 
-def prepare_run_dir(store: ModelStore, run_id: str, config: TrainConfig) -> Path:
-    """Create the run's folder, which must be new: a name used by any run or version is refused."""
+def generated_run_id(kind: str) -> str:
+    """The time, `kind` (a preset, 'committee') and a random suffix."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{secrets.token_hex(3)}"
+
+
+def prepare_run_dir(store: ModelStore, run_id: str, config: TrainConfig | dict) -> Path:
+    """Create the run's folder, which must be new: a name used by any run or version is refused.
+    `config` is kept as its config.json (a dict as it is: a committee's settings)."""
     validate_version_id(run_id)
     if store.path(run_id).exists():
         raise StoreError(f"version {run_id!r} exists already; choose another name")
@@ -383,7 +389,8 @@ def prepare_run_dir(store: ModelStore, run_id: str, config: TrainConfig) -> Path
         except FileExistsError:
             raise StoreError(f"a run named {run_id!r} exists already; choose another name") from None
         try:
-            (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+            settings = config if isinstance(config, dict) else config.to_dict()
+            (run_dir / "config.json").write_text(json.dumps(settings, indent=2))
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)
             raise

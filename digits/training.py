@@ -21,7 +21,7 @@ from digits import distribution, personal
 from digits.augment import augment_batch, settings_for_run
 from digits.config import TrainConfig
 from digits.data import NUM_CLASSES, Mnist, Split, load_mnist
-from digits.model import build_model
+from digits.model import all_layers, build_model
 from digits.predict import LitePredictor, Predictor, to_tflite
 from digits.results import RESULTS_FILE, compute_results, encode
 from digits.runs import Cancelled, EventLog
@@ -72,7 +72,7 @@ def settle_batch_norm(model: keras.Model, total_steps: int) -> None:
     and variance 1 after 100 steps, and the model that trained well predicts badly. Long runs
     (over 1,000 steps) keep 0.99."""
     momentum = min(0.99, 1 - 10 / max(total_steps, 10))  # initial values weigh e^-10 at the end
-    for layer in model.layers:
+    for layer in all_layers(model):  # a committee's members' too
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = momentum
 
@@ -81,7 +81,7 @@ def _frozen_statistics(model: keras.Model) -> keras.Model:
     """A parent's batch-norm layers fixed (Keras then runs them in inference mode): a short
     fine-tune on a small mix would otherwise re-estimate MNIST's activation statistics from it
     and forget MNIST faster (Keras' transfer-learning guide does the same)."""
-    for layer in model.layers:
+    for layer in all_layers(model):  # a committee's members' too
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.trainable = False
     return model
