@@ -29,7 +29,7 @@ def member_summary(store: ModelStore, version: str) -> dict:
     meta = store.meta(version)
     return {"version": version, "created": meta.get("created"), "config": meta.get("config"),
             "augmentation": meta.get("augmentation"), "test_accuracy": (meta.get("test") or {}).get("accuracy"),
-            "train_seconds": meta.get("train_seconds"), "command": meta.get("command"),
+            "train_seconds": meta.get("train_seconds"), "history": meta.get("history"), "command": meta.get("command"),
             "sha256": (meta.get("tflite") or {}).get("keras_sha256")}
 
 
@@ -52,7 +52,7 @@ def combine(store: ModelStore, versions: list[str], run_id: str, data: Mnist, co
     from digits.predict import LitePredictor, to_tflite
     from digits.results import RESULTS_FILE, compute_results, encode
     from digits.runs import EventLog
-    from digits.training import RunContext, save_version
+    from digits.training import RunContext, library_versions, save_version
 
     check_members(store, versions)
     config = preset(MEMBER_ARCHITECTURE, activate=activate)
@@ -80,6 +80,7 @@ def combine(store: ModelStore, versions: list[str], run_id: str, data: Mnist, co
         "data": {"source": str(data.source), "sha256": data.digests, "test_images": len(data.test)},
         "test": results.evaluation.report(),
         "train_seconds": round(sum(s["train_seconds"] or 0 for s in summaries), 1),
+        "versions": library_versions(),
         "command": command,
     }
     return save_version(run, committee, flatbuffer, meta, {RESULTS_FILE: encode(results)})

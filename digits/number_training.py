@@ -84,7 +84,7 @@ class SequenceMetrics(keras.callbacks.Callback):
 
 def train_numbers(run, data: Mnist) -> Path:
     """`digits.training._train` for the number task: train, evaluate, save a version."""
-    from digits.training import LiveLog, _check, _versions, _without_optimizer, learning_rate, save_version
+    from digits.training import LiveLog, _check, _without_optimizer, library_versions, learning_rate, save_version
 
     config, log = run.config, run.log
     started = time.time()
@@ -132,7 +132,7 @@ def train_numbers(run, data: Mnist) -> Path:
         "history": live.history,
         "test": report,
         "train_seconds": round(train_seconds, 1),
-        "versions": _versions(),
+        "versions": library_versions(),
         "command": run.command,
     }
     inference_model = _without_optimizer(model, model.name)

@@ -333,7 +333,7 @@ def _train(run: RunContext, data: Mnist) -> Path:
         "history": live.history,
         "test": report,
         "train_seconds": round(train_seconds, 1),
-        "versions": _versions(),
+        "versions": library_versions(),
         "command": run.command,
     }
     if config.from_version or samples is not None:
@@ -386,7 +386,7 @@ def _check(cancel: threading.Event) -> None:
         raise Cancelled()
 
 
-def _versions() -> dict:
+def library_versions() -> dict:
     import PIL
 
     return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,

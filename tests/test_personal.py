@@ -42,7 +42,10 @@ def test_a_personal_fine_tune_starts_from_the_parent_and_records_exactly_which_s
     assert not any(held_out(i) for i in record["samples"]["ids"])
     assert record["samples"]["count"] == len(trained) == 30 - sum(s.held_out for s in samples.find(writer=WRITER))
     assert record["samples"]["sha256"] == training_samples(samples, [WRITER]).part(held=False).digest()
-    assert meta["preset"] == "personal" and meta["architecture"]["name"] == "strong"
+    # The parent's network (the shipped default is a committee of two strong CNNs), fine-tuned whole.
+    parent_network = store.meta("default")["architecture"]
+    assert meta["preset"] == "personal" and meta["architecture"]["name"] == parent_network["name"]
+    assert meta["architecture"]["parameters"] == parent_network["parameters"]
     assert meta["config"]["from_version"] == "default" and meta["data"]["train_images"] == 512
 
     # It started from the parent's weights (random ones would not read MNIST after 5 steps) and changed them.
@@ -64,9 +67,10 @@ def _one_image(archive_path) -> bytes:
 @pytest.mark.parametrize("args, message", [
     (["--preset", "personal"], "give the version to start from (--from)"),
     (["--preset", "personal", "--from", "nope"], "unknown version 'nope'"),
-    (["--preset", "seed", "--from", "default"], "is a 'strong' network and the 'seed' preset"),
+    (["--preset", "seed", "--from", "default"], "is a 'committee-2' network and the 'seed' preset trains a 'seed' "
+                                                "one: start from it with the 'personal' preset"),
     (["--preset", "personal", "--from", "default"], "there are no samples to fine-tune on"),
-    (["--preset", "strong", "--from", "default", "--samples", "--writer", "zoe"], "no digit samples of 'zoe'"),
+    (["--preset", "personal", "--from", "default", "--samples", "--writer", "zoe"], "no digit samples of 'zoe'"),
     (["--writer", "ann"], "writers are given but samples are not included"),
 ])
 def test_a_fine_tune_that_cannot_work_is_refused_before_tensorflow_loads(store, args, message):

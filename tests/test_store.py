@@ -136,11 +136,16 @@ def test_disk_full_while_saving_gives_a_clear_error_and_keeps_earlier_versions(s
 
 
 def test_shipped_default_describes_itself():
+    """The shipped default is a committee: it names its members, and each member's settings,
+    history, test accuracy and the command that trained it are kept in its meta.json."""
     meta = ModelStore().meta(DEFAULT_VERSION)
-    for key in ("preset", "config", "data", "history", "test", "train_seconds", "created", "versions", "command"):
+    for key in ("preset", "config", "data", "test", "train_seconds", "created", "versions", "command", "members"):
         assert key in meta, key
-    assert meta["command"].startswith("python train.py")
-    assert len(meta["history"]) == meta["config"]["epochs"]
+    assert meta["command"].startswith("digits combine") and meta["architecture"]["name"] == "committee-2"
+    assert [member["version"] for member in meta["members"]] == meta["config"]["members"]
+    for member in meta["members"]:
+        assert member["command"] and member["test_accuracy"] >= 0.995
+        assert len(member["history"]) == member["config"]["epochs"]
     assert (ROOT / "model_store" / DEFAULT_VERSION / "model.keras").stat().st_size < 8 * 2**20
 
 
