@@ -75,6 +75,10 @@ def markdown(rows: list[dict]) -> str:
             cells = {r["variant"]: r for r in rows if r["model"] == model and r["preprocessing"] == preprocessing}
             lines.append(f"| {model} | " + " | ".join(
                 f"{c['accuracy']:.2%} ({c['4->9']}/{c['9->4']})" for c in (cells[v] for v in VARIANTS)) + " |")
+        if preprocessing == "prepared":  # the preparation's answer, the same for every model
+            refused = {r["variant"]: r["no_digit"] for r in rows if r["model"] == models[0]
+                       and r["preprocessing"] == preprocessing}
+            lines.append("| \"no digit\" answers | " + " | ".join(str(refused[v]) for v in VARIANTS) + " |")
     return "\n".join(lines) + "\n"
 
 
