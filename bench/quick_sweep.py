@@ -7,7 +7,6 @@ strength), scored on the 5,000 VALIDATION images (never the test set), median ov
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -54,29 +53,31 @@ def val_accuracy(mnist, config, warmup_fraction: float | None, augment_strength:
 
 
 def trials(preset_name: str) -> list[tuple[str, dict]]:
-    """(label, changes) pairs: the current recipe, then one knob at a time."""
+    """(label, changes) pairs: the current recipe, then one knob at a time (a rate factor
+    multiplies the preset's own rate)."""
     from digits.config import PRESETS
 
     out = [("current", {})]
     out += [(f"lr x{m}", {"lr_factor": m}) for m in (0.5, 2, 3)]
     if PRESETS[preset_name].schedule == "onecycle":
         out += [(f"warm-up {w:.0%}", {"warmup": w}) for w in (0.05, 0.1, 0.3)]
-    out += [(f"batch {b}", {"batch": b}) for b in (6, 8, 10, 32)]
+    out += [(f"batch {b}", {"batch": b}) for b in (6, 8, 10, 20, 32)]
+    out += [(f"batch {b}, lr x{m}", {"batch": b, "lr_factor": m}) for b, m in ((10, 2), (20, 3))]
     if preset_name == "strong":
         out += [(f"augment x{s}", {"augment": s}) for s in (0.5, 2.0)]
     return out
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--limit", type=int, default=2000)
+    from quick_runs import quick_parser  # bench/, beside this file
+
+    parser = quick_parser(__doc__)
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--presets", nargs="+", default=["seed", "fast", "strong"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--only", nargs="*", help="trial labels to run (default: all)")
     args = parser.parse_args()
 
-    from digits.config import preset
+    from digits.config import PRESETS, preset
     from digits.data import load_mnist
 
     mnist = load_mnist()
@@ -88,9 +89,9 @@ def main() -> None:
                 continue
             scores = []
             for seed in args.seeds:
+                rate = PRESETS[preset_name].learning_rate * change["lr_factor"] if "lr_factor" in change else None
                 config = preset(preset_name, limit=args.limit, epochs=args.epochs, seed=seed,
-                                batch_size=change.get("batch"))
-                config = replace(config, learning_rate=config.learning_rate * change.get("lr_factor", 1))
+                                batch_size=change.get("batch"), learning_rate=rate)
                 scores.append(val_accuracy(mnist, config, change.get("warmup"), change.get("augment")))
             print(f"| {preset_name} | {args.epochs} | {label} | {config.batch_size} | {config.learning_rate:g} "
                   f"| {statistics.median(scores):.2%} | {' '.join(f'{s:.1%}' for s in scores)} |", flush=True)

@@ -149,15 +149,18 @@ def test_the_issue_quick_run_gives_a_model_worth_keeping(store):
 
 def test_quick_runs_are_scaled_to_their_size_and_full_recipes_are_not():
     from digits.augment import SHORT_RUN_SETTINGS, TINY_RUN_SETTINGS, AugmentSettings, settings_for_run
-    from digits.config import PRESETS, config_from_args, preset
+    from dashboard.runs_view import config_from_form
+    from digits.config import PRESETS, QUICK_LEARNING_RATES, config_from_args, preset
     from digits.training import learning_rate, steps_per_call
     from train import parse_args
 
-    # A 2,000-image subset gets ~100 steps an epoch and 200 at least in all (a 1-epoch run: batch
-    # 10); an explicit batch size is kept as given.
-    assert preset("strong", limit=2000).batch_size == 20 and preset("seed", limit=2000, epochs=2).batch_size == 20
+    # A 2,000-image subset gets ~100 steps an epoch and, under a one-cycle rate, 200 at least in
+    # all (a 1-epoch run: batch 10); an explicit batch size is kept as given.
+    assert preset("strong", limit=2000).batch_size == 20 and preset("fast", limit=2000, epochs=2).batch_size == 20
     assert config_from_args(parse_args(["--limit", "2000"])).batch_size == 20
     assert config_from_args(parse_args(["--limit", "2000", "--epochs", "1"])).batch_size == 10
+    assert preset("seed", limit=2000, epochs=1).batch_size == 20  # a constant rate: 100 steps
+    assert preset("seed", limit=2000, epochs=1, schedule="onecycle").batch_size == 10
     assert config_from_args(parse_args(["--limit", "2000", "--batch-size", "64"])).batch_size == 64
     assert preset("seed", limit=100).batch_size == 10 and preset("seed", limit=5).batch_size == 5
     assert preset("fast", limit=15_000, epochs=1).batch_size == 75 and preset("fast", limit=15_000).batch_size == 128
@@ -170,6 +173,16 @@ def test_quick_runs_are_scaled_to_their_size_and_full_recipes_are_not():
     # A short run reports progress every few steps, and warms up over a few steps at least.
     assert steps_per_call(100) == 5 and steps_per_call(16) == 1
     assert learning_rate(preset("fast", limit=200, epochs=1), 13).warmup_steps == 5
+    # A tiny run of 'seed' takes its quick-run rate unless one is given (the form's preset value
+    # counts as not given); the one-cycle presets keep theirs.
+    assert preset("seed", limit=2000, epochs=1).learning_rate == QUICK_LEARNING_RATES["seed"] != 1e-3
+    assert preset("seed", limit=2000, epochs=1, learning_rate=1e-3).learning_rate == 1e-3
+    assert preset("seed", limit=2000, epochs=5).learning_rate == preset("seed").learning_rate == 1e-3
+    assert preset("fast", limit=2000, epochs=1).learning_rate == 5e-3
+    form = dict(epochs=1, batch_size=None, learning_rate=1e-3, schedule="constant", augment=False,
+                class_weights="", subset_size=2000, name="", activate=False)
+    assert config_from_form("seed", **form).learning_rate == QUICK_LEARNING_RATES["seed"]
+    assert config_from_form("seed", **{**form, "learning_rate": 2e-3}).learning_rate == 2e-3
     # A tiny run augments at half the short run's strength; a full-size run is untouched.
     assert settings_for_run(2000) == TINY_RUN_SETTINGS and settings_for_run(55_000 * 20) == AugmentSettings()
     assert TINY_RUN_SETTINGS.max_rotation_deg == SHORT_RUN_SETTINGS.max_rotation_deg / 2
