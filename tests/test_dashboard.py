@@ -322,7 +322,8 @@ def test_evaluate_compares_two_versions_with_highlighted_4_9_cells_gallery_and_r
     assert len(gallery_captions) == 2 * min(count, 24)
     assert all(f"· {predicted}: " in caption and f"· {true}: " in caption for caption in gallery_captions)
 
-    robustness = app.dataframe[-1].value
+    app.session_state["evaluate_section"] = "Robustness"  # a lazy tab: built when opened
+    robustness = app.run().dataframe[-1].value
     # The robustness section says it uses a subset (README's figures are on all 10,000 images).
     assert "first 2,000 of the 10,000 test images" in texts(app.warning)
     assert list(robustness["variant"]) == list(VARIANTS)
@@ -330,6 +331,10 @@ def test_evaluate_compares_two_versions_with_highlighted_4_9_cells_gallery_and_r
     assert [caption for caption in image_captions(app) if caption in VARIANTS] == list(VARIANTS)  # thumbnails
     original = robustness.set_index("variant").loc["original"]
     assert original[f"{DEFAULT_VERSION} accuracy"] == original[f"{copied_default} accuracy"] > 0.98
+
+    app.session_state["evaluate_section"] = "Per digit"
+    per_digit = [frame.value for frame in app.run().dataframe]
+    assert len(per_digit) == 4 and list(per_digit[0]["digit"]) == list(range(10))  # and the top pairs, per version
 
 
 # -- Models ---------------------------------------------------------------------------------------
