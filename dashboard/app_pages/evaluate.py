@@ -19,7 +19,8 @@ from digits.variants import VARIANTS
 GALLERY_SIZE = 24
 GALLERY_IMAGE_SIDE = 96
 THUMBNAIL_SIDE = 84
-SECTIONS = ["Misclassified images", "Per digit", "Robustness", "Your handwriting"]
+ROBUSTNESS_SECTION = "Robustness"
+SECTIONS = ["Misclassified images", "Per digit", ROBUSTNESS_SECTION, "Your handwriting"]
 
 
 def select_cell(version: str) -> None:
@@ -128,12 +129,14 @@ if not chosen:
     st.info("Pick a version to evaluate (for example the `seed` preset against the shipped default).")
     st.stop()
 
+# The variants (minutes for a fresh version) only when their tab, built below, is the open one.
+robustness_open = st.session_state.get("evaluate_section") == ROBUSTNESS_SECTION
 evaluations, robustness = {}, {}
 for version in chosen:
     try:
-        with st.spinner(f"Evaluating {version} on the test set and its variants (once per version; then kept "
-                        "beside it)…"):
-            results = version_results(version)
+        with st.spinner(f"Evaluating {version} on the test set{' and its variants' if robustness_open else ''} "
+                        "(once per version; then kept beside it)…"):
+            results = version_results(version, variants=robustness_open)
         evaluations[version], robustness[version] = results.evaluation, results.variants
     except StoreError as err:  # this version only: the others are still shown
         st.error(f"Cannot evaluate `{version}`: {err}")
