@@ -337,6 +337,20 @@ def test_evaluate_compares_two_versions_with_highlighted_4_9_cells_gallery_and_r
     assert len(per_digit) == 4 and list(per_digit[0]["digit"]) == list(range(10))  # and the top pairs, per version
 
 
+def test_evaluate_opens_a_fresh_version_without_computing_its_variants(open_page, store, copied_default):
+    """A fresh version keeps its test-set results only: the first view shows them at once, and the
+    variants (minutes of work) wait until the Robustness tab is opened."""
+    from digits.results import RESULTS_FILE, VersionResults, encode, read_results
+
+    kept = read_results(store, copied_default)
+    (store.path(copied_default) / RESULTS_FILE).write_bytes(encode(VersionResults(kept.model_sha256,
+                                                                                   kept.evaluation, {})))
+    app = open_page("evaluate", evaluate_versions=[copied_default])
+    assert not app.exception and metric_values(app, "Test accuracy") == [f"{kept.evaluation.accuracy:.2%}"]
+    assert f"confusion-{copied_default}" in plotly_figures(app) and "robustness" not in plotly_figures(app)
+    assert read_results(store, copied_default).variants == {}, "the variants were computed for the first view"
+
+
 # -- Models ---------------------------------------------------------------------------------------
 def test_models_lists_versions_shows_broken_ones_activates_and_deletes_with_confirmation(open_page, store,
                                                                                        copied_default):
