@@ -152,7 +152,7 @@ try:
 except StoreError:  # deleted since the list was read
     meta = {}
 # Lazy tabs: only the open one is built and sent. The first is light, so the page opens without
-# Plotly's charts (its script alone takes the browser about a second to load).
+# Plotly's charts, whose script is the costliest part of a first visit (BENCHMARKS.md).
 summary_tab, curves_tab, confusion_tab, meta_tab = st.tabs(VERSION_TABS, key="version_details", on_change="rerun")
 if summary_tab.open:
     with summary_tab:
@@ -174,6 +174,9 @@ if confusion_tab.open:
             st.info("This version has no test-set confusion matrix recorded.")
 if meta_tab.open:
     with meta_tab:
-        st.json({key: value for key, value in meta.items() if key != "test"} |
-                {"test": {key: value for key, value in (meta.get("test") or {}).items() if key != "misclassified"}},
-                expanded=1)
+        if meta:
+            st.json({key: value for key, value in meta.items() if key != "test"} |
+                    {"test": {key: value for key, value in (meta.get("test") or {}).items()
+                              if key != "misclassified"}}, expanded=1)
+        else:
+            st.info("Nothing readable is recorded for this version (its meta.json is missing or broken).")
