@@ -471,6 +471,11 @@ def test_the_form_makes_the_same_config_as_train_py():
     assert config == preset("seed", epochs=3, batch_size=32, learning_rate=0.002, schedule="onecycle",
                             augment=True, class_weights={9: 2.0})
     assert config_from_args(parse_args(config.to_argv())) == config
+    # A tiny run with the preset's values left as shown: the quick-run batch and rate, as train.py.
+    tiny = config_from_form("seed", epochs=1, batch_size=None, learning_rate=1e-3, schedule="constant",
+                            augment=False, class_weights="", subset_size=2000, name="q", activate=False)
+    assert tiny == config_from_args(parse_args(["--preset", "seed", "--limit", "2000", "--epochs", "1", "--name", "q"]))
+    assert (tiny.batch_size, tiny.learning_rate) == (20, 3e-3)
 
 
 def test_the_progress_line_has_the_epoch_step_and_time_left():
