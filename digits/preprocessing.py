@@ -26,6 +26,7 @@ WORK_SIDE = 160             # analysis resolution: larger images are reduced fir
 MIN_CONTRAST = 0.15         # ink must differ from the background by this much (of full range)
 SOLID_INK = 0.25            # a digit needs ink at least this strong
 FAINT_INK = 0.05            # the digit's extent: everything at least this inked
+LINK_INK = 0.1              # ink this strong links the solid pieces of a digit it runs between
 NOISE_LEVELS = 4             # ink fainter than this many paper-noise levels is paper texture
 MIN_INK_SIDE = 0.06         # a blob smaller than this fraction of the image is a speck, not a digit
 BOX, FIELD = 20, 28         # MNIST: fit into 20x20, place in 28x28
@@ -38,6 +39,7 @@ RULING_SPAN = 0.9           # a straight line across this much of the image is r
 RULING_WIDTH = 0.6          # ... when it is thinner than this many stroke widths and fainter than this much ink
 NEAR_BLOB = 0.25            # a blob within this many digit sizes of the digit is part of it, ...
 BIG_BLOB = 0.2              # ... and one with this share of the digit's ink within half a digit size
+LINK_STROKES = 1.5          # a blob within this many stroke widths of the digit is part of it (a dashed stroke)
 MIN_DIGIT_SHARE = 0.6       # the digit holds at least this share of all the ink, or it is not one digit
 # MNIST's strokes are 1.7-3.6 pixels wide in the 28x28 field (5th-95th percentile of its test
 # digits as prepared here, median 2.4).
@@ -235,9 +237,14 @@ def _ink_on_paper(grey: np.ndarray) -> tuple[np.ndarray, float] | None:
     if float(grey.max() - grey.min()) < MIN_CONTRAST:
         return None  # blank: one level all over
     dark = grey < _otsu(grey)
-    if dark.all() or not dark.any() or grey[~dark].mean() - grey[dark].mean() < MIN_CONTRAST:
+    if dark.all() or not dark.any():
         return None
     uneven_dark, uneven_light = _uneven(grey, dark), _uneven(grey, ~dark)
+    # Under even light the two classes are paper and ink, and must differ. Under uneven light
+    # Otsu may split lit paper from shadow instead (ink and shadow in one class, the means close):
+    # the ink is then judged against the local paper below (a shadow alone leaves none).
+    if not (uneven_dark or uneven_light) and grey[~dark].mean() - grey[dark].mean() < MIN_CONTRAST:
+        return None
     ink_is_dark = _thickness(dark) <= _thickness(~dark) or uneven_dark
     strokes = dark if ink_is_dark else ~dark
     inkness = 1 - grey if ink_is_dark else grey                       # [H, W], ink high
@@ -298,22 +305,36 @@ def _without_ruling(ink: np.ndarray) -> np.ndarray:
 
 
 def _digit_only(ink: np.ndarray) -> np.ndarray | None:
-    """The digit alone: the blob of solid ink with the most ink, and the blobs beside it (a
-    broken stroke, a 5's flag); specks and marks further away are dropped. None when the digit
-    holds less than MIN_DIGIT_SHARE of the ink (marks all over: a busy photo, not a digit)."""
+    """The digit alone: the blob of solid ink with the most ink, grown by the blobs beside it (a
+    broken or dashed stroke, a 5's flag) until none is near; specks and marks further away are
+    dropped. None when the digit holds less than MIN_DIGIT_SHARE of the ink (marks all over: a
+    busy photo, not a digit)."""
     # Solid ink, grown by a pixel so that a stroke broken by a pixel or two stays one blob.
-    blobs, count = ndimage.label(ndimage.binary_dilation(ink > SOLID_INK), structure=np.ones((3, 3)))
+    # Faint ink joins the pieces it runs between (hysteresis, as in edge detection): a stroke the
+    # pen barely touched, or a scan thinned, is one blob with the solid parts it links.
+    linked = ndimage.binary_dilation(ink > SOLID_INK) | (ink > LINK_INK)
+    blobs, count = ndimage.label(linked, structure=np.ones((3, 3)))
+    if count:  # only blobs with solid ink in them: faint ink alone is no part of a digit
+        solid = np.concatenate([[False], ndimage.maximum(ink, blobs, np.arange(1, count + 1)) > SOLID_INK])
+        blobs, count = ndimage.label(solid[blobs], structure=np.ones((3, 3)))
     if count <= 1:
         return ink
     mass = ndimage.sum_labels(ink, blobs, np.arange(1, count + 1))       # [count]
-    boxes = ndimage.find_objects(blobs)
+    boxes = np.array([(rows.start, rows.stop, cols.start, cols.stop) for rows, cols in ndimage.find_objects(blobs)])
     main = int(np.argmax(mass))
-    top, bottom, left, right = boxes[main][0].start, boxes[main][0].stop, boxes[main][1].start, boxes[main][1].stop
-    size = max(bottom - top, right - left)
+    link = LINK_STROKES * _stroke_width(blobs > 0)  # a gap a pen lifting mid-stroke leaves
     keep = np.zeros(count + 1, bool)                                     # [count + 1], 0 = paper
-    for i, (rows, cols) in enumerate(boxes):
-        gap = max(0, top - rows.stop, rows.start - bottom, left - cols.stop, cols.start - right)
-        keep[i + 1] = gap <= NEAR_BLOB * size or (mass[i] >= BIG_BLOB * mass[main] and gap <= size / 2)
+    keep[main + 1] = True
+    while True:  # the digit grows by the blobs beside it: a stroke broken into pieces joins piece by piece
+        kept = boxes[keep[1:]]
+        top, bottom, left, right = kept[:, 0].min(), kept[:, 1].max(), kept[:, 2].min(), kept[:, 3].max()
+        size = max(bottom - top, right - left)
+        gap = np.maximum.reduce([np.zeros(count, int), top - boxes[:, 1], boxes[:, 0] - bottom,
+                                 left - boxes[:, 3], boxes[:, 2] - right])   # [count], to the digit's box
+        near = (gap <= max(NEAR_BLOB * size, link)) | ((mass >= BIG_BLOB * mass[main]) & (gap <= size / 2))
+        if not (near & ~keep[1:]).any():
+            break
+        keep[1:] |= near
     if mass[keep[1:]].sum() < MIN_DIGIT_SHARE * mass.sum():
         return None
     near = ndimage.binary_dilation(keep[blobs], iterations=2)  # the blobs with their soft edges

@@ -11,10 +11,10 @@ from digits.variants import VARIANTS, variant_accuracy, variant_inputs
 pytestmark = pytest.mark.slow
 
 
-def test_shipped_default_reaches_99_5_percent_on_the_test_set(mnist, shipped_predictor):
+def test_shipped_default_reaches_99_6_percent_on_the_test_set(mnist, shipped_predictor):
     result = evaluate(shipped_predictor, mnist.test.images, mnist.test.labels)
     assert len(result.labels) == 10_000
-    assert result.accuracy >= 0.995, f"test accuracy {result.accuracy:.4f}"
+    assert result.accuracy >= 0.996, f"test accuracy {result.accuracy:.4f}"  # issue 11
     # meta.json tells the truth about the weights beside it.
     assert ModelStore().meta("default")["test"]["accuracy"] == pytest.approx(result.accuracy, abs=1e-4)
 
@@ -41,21 +41,19 @@ def test_the_folded_inference_model_computes_the_same_function(mnist):
     np.testing.assert_allclose(folded(x, training=False), model(x, training=False), atol=1e-5)
 
 
-# Issue 11's targets: 99% on every variant, 98.5% on the 16x16 scan, on all 10,000 test images
-# (README, "Real handwriting"). On these first 2,000, harder than the rest, the shipped committee
-# reads thin strokes, phone photos and small digits in a frame at 98.45-98.95%: these floors hold
-# what it reaches there, so a regression still fails.
-TARGETS = {"16x16 scan": 0.985, "thin strokes": 0.98, "phone photo": 0.985, "small in frame": 0.985}
-VARIANT_IMAGES = 2_000  # per variant: twelve preparations of all 10,000 would take minutes in CI
+# Issue 11's targets, on all 10,000 test images of each variant: 99% on every variant, 98.5% on
+# the 16x16 scan (README, "Real handwriting"). All of them, not a subset: the first 2,000 test
+# images are harder than the rest (the committee reads thin strokes at 98.45% there and 99.07% on
+# all 10,000), so a subset would need floors of its own.
+TARGETS = {"16x16 scan": 0.985}
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_shipped_default_reads_every_variant_with_the_projects_preparation(variant, mnist, shipped_predictor):
     """Issues 5 and 11's targets, on real test images: the accuracy on each variant (crops, scans,
     photos, paper as well as polarity, colour, pens, rotation), and never a "no digit". The
-    figures on all 10,000 are `python bench/ablation.py`'s (README)."""
-    images, labels = mnist.test.images[:VARIANT_IMAGES], mnist.test.labels[:VARIANT_IMAGES]
-    inputs, empty = variant_inputs(variant, images, "prepared")
-    result = variant_accuracy(shipped_predictor, inputs, empty, labels)
+    table is `python bench/ablation.py`'s (README)."""
+    inputs, empty = variant_inputs(variant, mnist.test.images, "prepared")
+    result = variant_accuracy(shipped_predictor, inputs, empty, mnist.test.labels)
     assert result["no_digit"] == 0, f"{variant}: {result}"
     assert result["accuracy"] >= TARGETS.get(variant, 0.99), f"{variant}: {result}"
