@@ -69,7 +69,7 @@ class NumberReading:
 
 
 # -- the strip ---------------------------------------------------------------------------------
-def _ink_and_factor(image: Image.Image) -> tuple[np.ndarray, float] | None:
+def ink_and_factor(image: Image.Image) -> tuple[np.ndarray, float] | None:
     """float32 [H, W] ink (1 = ink) at analysis resolution, and input pixels per analysis pixel;
     None when the image shows no ink. Paper is what the border mostly shows, in either polarity;
     the paper's shading (uneven light) is taken out by a grey opening wider than any stroke."""
@@ -119,7 +119,7 @@ def _digit_parts(ink: np.ndarray) -> np.ndarray | None:
 def number_strip(source) -> Strip | None:
     """Any image `prepare` accepts -> the strip the network reads; None when it shows no ink."""
     image = load_image(source)
-    found = _ink_and_factor(image)
+    found = ink_and_factor(image)
     if found is None:
         return None
     ink, factor = found

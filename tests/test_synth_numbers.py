@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from digits.data import load_test
-from digits.number_evaluation import TEST_SEED, digit_errors, edit_distance, numbers_for_test
+from digits.number_evaluation import (TEST_SEED, VALIDATION_SEED, digit_errors, edit_distance, numbers_for_test,
+                                      numbers_for_validation)
 from digits.numbers import STRIP_HEIGHT, STRIP_WIDTH, number_strip
 from digits.synth_numbers import CATEGORIES, make_numbers
 
@@ -34,6 +35,22 @@ def test_numbers_use_only_the_digits_they_are_given(test_split):
     # The evaluation's test numbers are exactly those of the MNIST test images.
     assert numbers_for_test("apart", 5).labels == make_numbers(test_split.images, test_split.labels, 5, TEST_SEED,
                                                            "apart").labels
+
+
+def test_validation_numbers_come_from_the_training_file_s_validation_slice_only():
+    """The numbers readers are compared on (`bench/read_numbers.py --split validation`) are written
+    from the validation slice of MNIST's training images: never the test images, never the images
+    the reader trains on."""
+    from digits.data import load_mnist
+
+    mnist = load_mnist()
+    made = numbers_for_validation("touching", 5)
+    assert made.labels == make_numbers(mnist.validation.images, mnist.validation.labels, 5, VALIDATION_SEED,
+                                       "touching").labels
+    assert made.labels != numbers_for_test("touching", 5).labels
+    assert all(np.array_equal(a, b) for a, b in
+               zip(made.images, make_numbers(mnist.validation.images, mnist.validation.labels, 5,
+                                             VALIDATION_SEED, "touching").images))
 
 
 @pytest.mark.parametrize("category, lengths", [("apart", {5}), ("touching", {5}), ("patterned", {5}),
