@@ -117,7 +117,7 @@ def _digit_parts(ink: np.ndarray) -> np.ndarray | None:
     sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     tall = (heights >= MIN_PART * heights.max()) & (sizes >= 4)
     parts = np.isin(labels, np.flatnonzero(tall) + 1)
-    return parts | _faint_digits(ink, parts, int(heights.max()))
+    return parts | _faint_digits(ink, parts, int(heights.max())) if parts.any() else None
 
 
 def _faint_digits(ink: np.ndarray, parts: np.ndarray, tallest: int) -> np.ndarray:
