@@ -1,7 +1,7 @@
 """Quick runs: every preset trained on the first 2,000 training images for 1 and 2 epochs, each
 evaluated on the 10,000 test images. `--baseline` also trains each with the full-size recipe's
-fixed batch size, 16 steps per call and Keras' batch-norm momentum (how quick runs were trained
-before they were scaled to their size).
+fixed batch size, learning rate and augmentation, 16 steps per call and Keras' batch-norm momentum
+(how quick runs were trained before they were scaled to their size).
 
     python bench/quick_runs.py [--limit 2000] [--epochs 1 2] [--baseline]
 """
@@ -24,13 +24,16 @@ def quick_run(mnist, preset_name: str, limit: int, epochs: int, baseline: bool) 
     from unittest import mock
 
     from digits import training
+    from digits.augment import AugmentSettings
     from digits.config import PRESETS, preset
     from digits.store import ModelStore
 
+    unscaled = {"batch_size": PRESETS[preset_name].batch_size, "learning_rate": PRESETS[preset_name].learning_rate}
     config = preset(preset_name, limit=limit, epochs=epochs, name=f"{preset_name}-{epochs}",
-                    **({"batch_size": PRESETS[preset_name].batch_size} if baseline else {}))
+                    **(unscaled if baseline else {}))
     patches = [mock.patch.object(training, "steps_per_call", lambda steps: training.STEPS_PER_CALL),
-               mock.patch.object(training, "settle_batch_norm", lambda model, steps: None)] if baseline else []
+               mock.patch.object(training, "settle_batch_norm", lambda model, steps: None),
+               mock.patch.object(training, "settings_for_run", lambda images: AugmentSettings())] if baseline else []
     with tempfile.TemporaryDirectory() as root:
         for patch in patches:
             patch.start()
@@ -46,11 +49,17 @@ def quick_run(mnist, preset_name: str, limit: int, epochs: int, baseline: bool) 
             "accuracy": meta["test"]["accuracy"], "train_seconds": meta["train_seconds"], "seconds": seconds}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--limit", type=int, default=2000)
-    parser.add_argument("--epochs", type=int, nargs="+", default=[1, 2])
+def quick_parser(description: str) -> argparse.ArgumentParser:
+    """The options every quick-run bench shares: the subset size and the presets."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--limit", type=int, default=2000, help="the first N training images")
     parser.add_argument("--presets", nargs="+", default=["seed", "fast", "strong"])
+    return parser
+
+
+def main() -> None:
+    parser = quick_parser(__doc__)
+    parser.add_argument("--epochs", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--baseline", action="store_true", help="also train the unscaled way, for comparison")
     args = parser.parse_args()
 

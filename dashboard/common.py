@@ -125,20 +125,23 @@ def variant_examples(count: int = 1) -> dict[str, list[np.ndarray]]:
     return {name: make_variant(name, test_set().images[:count]) for name in VARIANTS}
 
 
-def version_results(version: str):
+def version_results(version: str, variants: bool = True):
     """`digits.results.VersionResults` of a version: its test-set evaluation and variant
-    accuracies, read from the cache beside it (computed and kept there the first time)."""
+    accuracies, read from the cache beside it (computed and kept there the first time). With
+    `variants` False, variant accuracies not kept yet are left out rather than computed (a fresh
+    version's take minutes)."""
     store = model_store()
     return _cached_results(str(store.path(version)), model_stamp(store, version),
-                           model_stamp(store, version, "meta.json"), version, store)
+                           model_stamp(store, version, "meta.json"), version, variants, store)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _cached_results(version_dir: str, stamp: float, meta_stamp: float, version: str, _store: ModelStore):
+def _cached_results(version_dir: str, stamp: float, meta_stamp: float, version: str, variants: bool,
+                    _store: ModelStore):
     from digits.results import version_results as results
 
     predictor = _cached_predictor(version_dir, stamp, meta_stamp, version, _store)
-    return results(_store, version, test_set(), predictor)
+    return results(_store, version, test_set(), predictor, variants=variants)
 
 
 def _version_key(store: ModelStore, version: str) -> tuple[str, float, float]:

@@ -67,10 +67,12 @@ def config_from_form(preset_name: str, *, epochs: int, batch_size: int | None, l
                      name: str, activate: bool, from_version: str | None = None,
                      writers: Sequence[str] = ()) -> TrainConfig:
     """The validated TrainConfig for the form's values (no subset size = every training image, no
-    batch size = the preset's scaled to the subset, an empty name = a time stamp, no writers = no
-    samples); ConfigError with every problem otherwise."""
+    batch size = the preset's scaled to the subset, the preset's learning rate = the preset's rule
+    (its quick-run rate for a tiny run), an empty name = a time stamp, no writers = no samples);
+    ConfigError with every problem otherwise."""
+    rate = float(learning_rate)
     return preset(preset_name, epochs=int(epochs), batch_size=None if batch_size is None else int(batch_size),
-                  learning_rate=float(learning_rate),
+                  learning_rate=None if rate == PRESETS[preset_name].learning_rate else rate,
                   schedule=schedule, augment=bool(augment), class_weights=parse_class_weights(class_weights),
                   limit=None if subset_size is None else int(subset_size), name=name.strip() or None,
                   activate=bool(activate), from_version=from_version, samples=bool(writers),

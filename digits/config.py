@@ -11,10 +11,20 @@ from digits.store import ACTIVE_FILE, DIGIT_TASK, NUMBER_TASK
 
 TRAIN_SIZE = 60_000 - VALIDATION_SIZE
 DEFAULT_CLASS_WEIGHTS = {9: 2.0}  # the tutorial's fix: 4 and 9 are confused, so 9 counts double
-# A small subset still gets this many gradient steps per epoch: its batches shrink (never below
-# MIN_QUICK_BATCH, never above the preset's). 55,000 images at batch 128 (430 steps) are unchanged.
+# A small subset still gets this many gradient steps per epoch, and under a one-cycle schedule at
+# least QUICK_MIN_STEPS in all (a 1-epoch run of 2,000 images: 200 steps of 10): its batches
+# shrink (never below MIN_QUICK_BATCH, never above the preset's). A constant rate does not anneal,
+# so more, noisier steps end no better there. 55,000 images at batch 128 (430 steps) are unchanged.
+# Chosen on the validation split (bench/quick_sweep.py, BENCHMARKS.md).
 QUICK_STEPS_PER_EPOCH = 100
-MIN_QUICK_BATCH = 16
+QUICK_MIN_STEPS = 200
+MIN_QUICK_BATCH = 10
+# A tiny run sees at most this many images in all (subset x epochs): it augments lightly
+# (digits.augment) and takes the quick-run rate of a preset listed below, when no rate is given.
+TINY_RUN_IMAGES = 5_000
+# 'seed' keeps the tutorial's constant rate, 1e-3, which in 100 steps left a 2,000-image run at
+# ~89% on the validation split; 3x gave ~93% (bench/quick_sweep.py). The one-cycle presets are fine.
+QUICK_LEARNING_RATES = {"seed": 3e-3}
 
 
 class ConfigError(ValueError):
@@ -154,21 +164,38 @@ PRESETS: dict[str, TrainConfig] = {
 
 def preset(preset_name: str, **overrides) -> TrainConfig:
     """The preset with `overrides`; a batch size left out (or None) is the preset's, made smaller
-    for a small subset (see `subset_batch_size`)."""
+    for a small subset (see `subset_batch_size`), and a learning rate left out is the preset's, or
+    its quick-run rate for a tiny run (see `subset_learning_rate`)."""
     if preset_name not in PRESETS:
         raise ConfigError(f"preset {preset_name!r} is unknown; choose one of {', '.join(PRESETS)}")
+    limit = overrides.get("limit", PRESETS[preset_name].limit)
+    epochs = overrides.get("epochs", PRESETS[preset_name].epochs)
     if overrides.get("batch_size") is None:
-        overrides["batch_size"] = subset_batch_size(PRESETS[preset_name].batch_size,
-                                                    overrides.get("limit", PRESETS[preset_name].limit))
+        annealed = overrides.get("schedule", PRESETS[preset_name].schedule) == "onecycle"
+        overrides["batch_size"] = subset_batch_size(PRESETS[preset_name].batch_size, limit, epochs, annealed)
+    if overrides.get("learning_rate") is None:
+        overrides["learning_rate"] = subset_learning_rate(preset_name, limit, epochs)
     return replace(PRESETS[preset_name], **overrides)
 
 
-def subset_batch_size(batch_size: int, limit: int | None) -> int:
+def subset_learning_rate(preset_name: str, limit: int | None, epochs: int) -> float:
+    """The preset's learning rate, or its QUICK_LEARNING_RATES entry for a run of at most
+    TINY_RUN_IMAGES images in all."""
+    images = min(limit, TRAIN_SIZE) * epochs if isinstance(limit, int) and isinstance(epochs, int) else None
+    if images is not None and 0 < images <= TINY_RUN_IMAGES and preset_name in QUICK_LEARNING_RATES:
+        return QUICK_LEARNING_RATES[preset_name]
+    return PRESETS[preset_name].learning_rate
+
+
+def subset_batch_size(batch_size: int, limit: int | None, epochs: int = 1, annealed: bool = True) -> int:
     """The preset's batch size, shrunk so a subset of `limit` images still takes about
-    QUICK_STEPS_PER_EPOCH steps an epoch: 16 steps of 128 images learn little, 100 of 20 a lot."""
+    QUICK_STEPS_PER_EPOCH steps an epoch and, when the rate anneals, QUICK_MIN_STEPS over its
+    `epochs`: 16 steps of 128 images learn little, 200 of 10 a lot."""
     if not isinstance(limit, int) or limit < 1 or limit >= TRAIN_SIZE:
         return batch_size
-    return max(1, min(batch_size, max(MIN_QUICK_BATCH, limit // QUICK_STEPS_PER_EPOCH), limit))
+    epochs = epochs if isinstance(epochs, int) and epochs >= 1 else 1  # a bad value is validate()'s to report
+    steps = max(QUICK_STEPS_PER_EPOCH, math.ceil(QUICK_MIN_STEPS / epochs) if annealed else 0)
+    return max(1, min(batch_size, max(MIN_QUICK_BATCH, limit // steps), limit))
 
 
 def parse_class_weight(text: str) -> tuple[int, float]:
@@ -191,7 +218,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, help="passes over the training images")
     parser.add_argument("--batch-size", type=int,
                         help="images per gradient step (default: the preset's, smaller for a small --limit "
-                             f"so an epoch has about {QUICK_STEPS_PER_EPOCH} steps)")
+                             f"so an epoch has about {QUICK_STEPS_PER_EPOCH} steps and the run "
+                             f"{QUICK_MIN_STEPS} at least)")
     parser.add_argument("--learning-rate", type=float, help="Adam's (peak) learning rate")
     parser.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,

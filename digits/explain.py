@@ -67,7 +67,11 @@ def digit_count(source) -> int:
     """About how many digits an image holds side by side: 1 for a single digit (or no ink), more
     when its ink falls into several column groups of digit height, or is far wider than tall.
     Raises ImageError like `load_image`."""
-    ink = ink_map(load_image(source))
+    return ink_digit_count(ink_map(load_image(source)))
+
+
+def ink_digit_count(ink: np.ndarray | None) -> int:
+    """`digit_count` from an image's `ink_map` (float [H, W], 1 = ink), when the caller has it already."""
     if ink is None:
         return 1
     solid = ink > SOLID_INK

@@ -396,7 +396,12 @@ def prepare(source, min_ink_side: float = MIN_INK_SIDE) -> np.ndarray | None:
     drawing canvas raises it to two pen widths: one press of the pen leaves a dot, not a digit).
     Strokes far finer or broader than MNIST's are evened out (`even_strokes`).
     Raises ImageError for anything that is not a usable image."""
-    ink = ink_map(load_image(source))
+    return prepare_ink(ink_map(load_image(source)), min_ink_side)
+
+
+def prepare_ink(ink: np.ndarray | None, min_ink_side: float = MIN_INK_SIDE) -> np.ndarray | None:
+    """`prepare` from an image's `ink_map`, for a caller that also reads the ink map itself (the
+    Predict page counts digits in it: one ink map per stroke, not two)."""
     field = None if ink is None else fit_to_field(ink, min_ink_side)
     return None if field is None else even_strokes(ink, field)
 

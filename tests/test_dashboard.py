@@ -322,7 +322,8 @@ def test_evaluate_compares_two_versions_with_highlighted_4_9_cells_gallery_and_r
     assert len(gallery_captions) == 2 * min(count, 24)
     assert all(f"· {predicted}: " in caption and f"· {true}: " in caption for caption in gallery_captions)
 
-    robustness = app.dataframe[-1].value
+    app.session_state["evaluate_section"] = "Robustness"  # a lazy tab: built when opened
+    robustness = app.run().dataframe[-1].value
     # The robustness section says it uses a subset (README's figures are on all 10,000 images).
     assert "first 2,000 of the 10,000 test images" in texts(app.warning)
     assert list(robustness["variant"]) == list(VARIANTS)
@@ -330,6 +331,24 @@ def test_evaluate_compares_two_versions_with_highlighted_4_9_cells_gallery_and_r
     assert [caption for caption in image_captions(app) if caption in VARIANTS] == list(VARIANTS)  # thumbnails
     original = robustness.set_index("variant").loc["original"]
     assert original[f"{DEFAULT_VERSION} accuracy"] == original[f"{copied_default} accuracy"] > 0.98
+
+    app.session_state["evaluate_section"] = "Per digit"
+    per_digit = [frame.value for frame in app.run().dataframe]
+    assert len(per_digit) == 4 and list(per_digit[0]["digit"]) == list(range(10))  # and the top pairs, per version
+
+
+def test_evaluate_opens_a_fresh_version_without_computing_its_variants(open_page, store, copied_default):
+    """A fresh version keeps its test-set results only: the first view shows them at once, and the
+    variants (minutes of work) wait until the Robustness tab is opened."""
+    from digits.results import RESULTS_FILE, VersionResults, encode, read_results
+
+    kept = read_results(store, copied_default)
+    (store.path(copied_default) / RESULTS_FILE).write_bytes(encode(VersionResults(kept.model_sha256,
+                                                                                   kept.evaluation, {})))
+    app = open_page("evaluate", evaluate_versions=[copied_default])
+    assert not app.exception and metric_values(app, "Test accuracy") == [f"{kept.evaluation.accuracy:.2%}"]
+    assert f"confusion-{copied_default}" in plotly_figures(app) and "robustness" not in plotly_figures(app)
+    assert read_results(store, copied_default).variants == {}, "the variants were computed for the first view"
 
 
 # -- Models ---------------------------------------------------------------------------------------
@@ -452,6 +471,11 @@ def test_the_form_makes_the_same_config_as_train_py():
     assert config == preset("seed", epochs=3, batch_size=32, learning_rate=0.002, schedule="onecycle",
                             augment=True, class_weights={9: 2.0})
     assert config_from_args(parse_args(config.to_argv())) == config
+    # A tiny run with the preset's values left as shown: the quick-run batch and rate, as train.py.
+    tiny = config_from_form("seed", epochs=1, batch_size=None, learning_rate=1e-3, schedule="constant",
+                            augment=False, class_weights="", subset_size=2000, name="q", activate=False)
+    assert tiny == config_from_args(parse_args(["--preset", "seed", "--limit", "2000", "--epochs", "1", "--name", "q"]))
+    assert (tiny.batch_size, tiny.learning_rate) == (20, 3e-3)
 
 
 def test_the_progress_line_has_the_epoch_step_and_time_left():

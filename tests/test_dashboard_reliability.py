@@ -245,7 +245,7 @@ def test_a_version_whose_model_cannot_be_loaded_is_reported_and_the_others_still
 @pytest.mark.slow
 def test_evaluate_reports_a_version_that_cannot_be_loaded_and_still_shows_the_other(open_page, store):
     version = unloadable_version(store)
-    app = open_page("evaluate")
+    app = open_page("evaluate", evaluate_section="Robustness")  # its table: one column per version shown
     app.multiselect(key="evaluate_versions").set_value([DEFAULT_VERSION, version]).run()
     assert not app.exception, [e.value for e in app.exception]
     assert f"Cannot evaluate `{version}`: version '{version}': model.keras cannot be loaded" in texts(app.error)
@@ -293,7 +293,8 @@ def test_deleting_a_version_while_it_is_evaluated(open_page, store, copied_defau
     import digits.results
     import digits.store
 
-    app = open_page("evaluate")  # the default's results are now cached: only the copy is read below
+    app = open_page("evaluate", evaluate_section="Robustness")  # the default's results are now cached: only the
+    # copy is read below; the Robustness tab's table has a column per version shown
     module, name = (digits.store.ModelStore, "tflite") if moment.startswith("before") \
         else (digits.results, "read_results")
     real = getattr(module, name)

@@ -193,7 +193,7 @@ def test_evaluate_shows_each_writer_s_held_out_accuracy_and_the_parent_compariso
     meta = json.loads(meta_path.read_text())
     meta["fine_tune"] = {"parent": "default", "writers": ["ann", "bob"]}
     meta_path.write_text(json.dumps(meta))
-    app = open_page("evaluate", evaluate_versions=[copied_default])
+    app = open_page("evaluate", evaluate_versions=[copied_default], evaluate_section="Your handwriting")
     table = next(frame.value for frame in app.dataframe if "writer" in frame.value.columns)
     rows = {row["writer"]: row for row in table.to_dict("records")}
     held = [s for s in samples.find() if s.held_out]

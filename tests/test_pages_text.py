@@ -19,8 +19,14 @@ def test_models_offers_the_tflite_exports_and_a_percentage_confusion_matrix(open
     app = open_page("models")
     assert {"Download .keras", "Download .tflite", "Download int8 .tflite"} <= set(download_labels(app))
     app.selectbox(key="models_version").set_value(copied_default).run()
-
-    counts = plotly_figures(app)["version_confusion"]["data"][0]["text"]
+    # The version's details are lazy tabs: a summary first, each chart built only when its tab is opened.
+    assert [metric.label for metric in app.metric][:1] == ["Test accuracy"] and not app.get("plotly_chart")
+    app.session_state["version_details"] = "Training curves"
+    assert "version_curves" in plotly_figures(app.run())
+    app.session_state["version_details"] = "Everything recorded (meta.json)"
+    assert app.run().get("json") and not app.get("plotly_chart")
+    app.session_state["version_details"] = "Confusion matrix"
+    counts = plotly_figures(app.run())["version_confusion"]["data"][0]["text"]
     assert "%" not in json.dumps(counts)  # image counts
     app.get("segmented_control")[0].set_value("% of each true digit").run()
     shares = plotly_figures(app)["version_confusion"]["data"][0]["text"]

@@ -136,6 +136,8 @@ def test_stop_shows_stopping_until_the_run_has_ended(open_page, store):
 
 def test_versions_carry_notes_and_tags_and_are_searchable(open_page, store, copied_default):
     app = open_page("models")
+    assert not app.text_area, "the note's form is built only when its expander is opened"
+    app.session_state["version_notes_open"] = True
     app.selectbox(key="models_version").set_value(copied_default).run()
     [note] = [area for area in app.text_area if area.label == "Note"]
     note.set_value("the default, copied for a fine-tune")

@@ -19,6 +19,8 @@ from digits.variants import VARIANTS
 GALLERY_SIZE = 24
 GALLERY_IMAGE_SIDE = 96
 THUMBNAIL_SIDE = 84
+ROBUSTNESS_SECTION = "Robustness"
+SECTIONS = ["Misclassified images", "Per digit", ROBUSTNESS_SECTION, "Your handwriting"]
 
 
 def select_cell(version: str) -> None:
@@ -27,6 +29,7 @@ def select_cell(version: str) -> None:
     if points:
         st.session_state.gallery_true = int(points[0]["y"])
         st.session_state.gallery_predicted = int(points[0]["x"])
+        st.session_state.evaluate_section = SECTIONS[0]  # its images are in the first tab
 
 
 def show_summary(version: str, evaluation, baseline: tuple[str, object] | None) -> None:
@@ -41,6 +44,10 @@ def show_summary(version: str, evaluation, baseline: tuple[str, object] | None) 
     st.plotly_chart(charts.confusion_heatmap(confusion), key=f"confusion-{version}", on_select=partial(
         select_cell, version), selection_mode="points", config={"displayModeBar": False})
     st.caption("Click a cell to see its images below.")
+
+
+def show_per_digit(version: str, evaluation) -> None:
+    st.markdown(f"**{version}**: precision, recall and F1 of each digit")
     st.dataframe(evaluation.per_class(), hide_index=True, column_config={
         "digit": st.column_config.NumberColumn(width="small"),
         **{name: st.column_config.NumberColumn(format="%.3f") for name in ("precision", "recall", "f1")},
@@ -48,6 +55,21 @@ def show_summary(version: str, evaluation, baseline: tuple[str, object] | None) 
     st.markdown("**Most confused pairs**")
     st.dataframe([{"true": pair["true"], "predicted as": pair["predicted"], "images": pair["count"]}
                   for pair in evaluation.top_confused(5)], hide_index=True)
+
+
+def misclassified_section(chosen: list[str], evaluations: dict) -> None:
+    """The (true, predicted) pair's misclassified images of each version, side by side."""
+    st.session_state.setdefault("gallery_true", 4)
+    st.session_state.setdefault("gallery_predicted", 9)
+    true_column, predicted_column = st.columns(2)
+    true = true_column.selectbox("True digit", range(10), key="gallery_true")
+    predicted = predicted_column.selectbox("Predicted as", range(10), key="gallery_predicted")
+    if true == predicted:
+        st.info("That cell holds the correct predictions; pick two different digits (or an off-diagonal cell).")
+        return
+    for column, version in zip(st.columns(len(chosen), gap="large"), chosen):
+        with column:
+            show_gallery(version, evaluations[version], true, predicted)
 
 
 def show_gallery(version: str, evaluation, true: int, predicted: int) -> None:
@@ -107,12 +129,14 @@ if not chosen:
     st.info("Pick a version to evaluate (for example the `seed` preset against the shipped default).")
     st.stop()
 
+# The variants (minutes for a fresh version) only when their tab, built below, is the open one.
+robustness_open = st.session_state.get("evaluate_section") == ROBUSTNESS_SECTION
 evaluations, robustness = {}, {}
 for version in chosen:
     try:
-        with st.spinner(f"Evaluating {version} on the test set and its variants (once per version; then kept "
-                        "beside it)…"):
-            results = version_results(version)
+        with st.spinner(f"Evaluating {version} on the test set{' and its variants' if robustness_open else ''} "
+                        "(once per version; then kept beside it)…"):
+            results = version_results(version, variants=robustness_open)
         evaluations[version], robustness[version] = results.evaluation, results.variants
     except StoreError as err:  # this version only: the others are still shown
         st.error(f"Cannot evaluate `{version}`: {err}")
@@ -129,29 +153,33 @@ for column, version in zip(st.columns(len(chosen), gap="large"), chosen):
         others = [(other, evaluations[other]) for other in chosen if other != version]
         show_summary(version, evaluations[version], others[0] if others else None)
 
-st.header("Misclassified test images")
-st.session_state.setdefault("gallery_true", 4)
-st.session_state.setdefault("gallery_predicted", 9)
-true_column, predicted_column = st.columns(2)
-true = true_column.selectbox("True digit", range(10), key="gallery_true")
-predicted = predicted_column.selectbox("Predicted as", range(10), key="gallery_predicted")
-if true == predicted:
-    st.info("That cell holds the correct predictions; pick two different digits (or an off-diagonal cell).")
-else:
-    for column, version in zip(st.columns(len(chosen), gap="large"), chosen):
-        with column:
-            show_gallery(version, evaluations[version], true, predicted)
-
-st.header("Robustness")
-st.warning(f"Computed on a subset: the first {ROBUSTNESS_IMAGES:,} of the 10,000 test images (a page view stays "
-           "quick), so these figures differ from README's, which are on all 10,000 (`python bench/ablation.py`). "
-           "Each variant is prepared the way the Predict page prepares a photo; a 'no digit' answer counts as wrong.",
-           icon=":material/info:")
-show_variant_examples()
-show_robustness({version: robustness[version] for version in chosen})
-
-st.header("Your handwriting")
-st.caption("Accuracy on each writer's held-out samples (one in five, fixed by id; never trained on), beside the "
-           "MNIST test accuracy; for a fine-tuned version, what it fixed and broke against the version it "
-           "started from.")
-show_writer_results(chosen, {version: evaluations[version].accuracy for version in chosen}, len(test_set().labels))
+for key in ("gallery_true", "gallery_predicted"):  # the chosen pair outlives its widgets while another tab is open
+    if key in st.session_state:
+        st.session_state[key] = st.session_state[key]
+# Lazy tabs: only the open one is built and sent, so the page opens with the figures above and the
+# gallery; the robustness charts and the writers' tables come when their tab is opened.
+gallery_tab, per_digit_tab, robustness_tab, writers_tab = st.tabs(SECTIONS, key="evaluate_section",
+                                                                  on_change="rerun")
+if gallery_tab.open:
+    with gallery_tab:
+        misclassified_section(chosen, evaluations)
+if per_digit_tab.open:
+    with per_digit_tab:
+        for column, version in zip(st.columns(len(chosen), gap="large"), chosen):
+            with column:
+                show_per_digit(version, evaluations[version])
+if robustness_tab.open:
+    with robustness_tab:
+        st.warning(f"Computed on a subset: the first {ROBUSTNESS_IMAGES:,} of the 10,000 test images (a page view "
+                   "stays quick), so these figures differ from README's, which are on all 10,000 (`python "
+                   "bench/ablation.py`). Each variant is prepared the way the Predict page prepares a photo; a 'no "
+                   "digit' answer counts as wrong.", icon=":material/info:")
+        show_variant_examples()
+        show_robustness({version: robustness[version] for version in chosen})
+if writers_tab.open:
+    with writers_tab:
+        st.caption("Accuracy on each writer's held-out samples (one in five, fixed by id; never trained on), beside "
+                   "the MNIST test accuracy; for a fine-tuned version, what it fixed and broke against the version "
+                   "it started from.")
+        show_writer_results(chosen, {version: evaluations[version].accuracy for version in chosen},
+                            len(test_set().labels))

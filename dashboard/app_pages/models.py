@@ -21,6 +21,8 @@ DOWNLOADS = (
     ("Download int8 .tflite", "model_int8.tflite", "for a phone app: a quarter of the size, full-integer "
                                                    "(input uint8 [1, 28, 28, 1], pixels 0-255, ink 255); see README"),
 )
+VERSION_TABS = ["Summary", "Training curves", "Confusion matrix", "Everything recorded (meta.json)"]
+SUMMARY_SETTINGS = ("preset", "epochs", "batch size", "learning rate", "augment", "class weights", "training images")
 DEFAULT_COLUMNS = ("version", "active", "status", "test accuracy", "4→9", "9→4", "preset", "epochs",
                    "training images", "created", "int8", "tags", "note")
 
@@ -43,6 +45,20 @@ def version_row(info: VersionInfo) -> dict:
         "training time s": meta.get("train_seconds"),
         "int8": "yes" if meta.get("int8") else "",
     }
+
+
+def version_summary(row: dict) -> None:
+    """The chosen version in a few figures (its row of the table): the first tab of its details."""
+    figures = st.container(horizontal=True)
+    accuracy = row["test accuracy"]
+    figures.metric("Test accuracy", "—" if accuracy is None else f"{accuracy:.2%}")
+    figures.metric("4 read as 9", "—" if row["4→9"] is None else str(row["4→9"]))
+    figures.metric("9 read as 4", "—" if row["9→4"] is None else str(row["9→4"]))
+    figures.metric("Parameters", f"{row['parameters']:,}" if isinstance(row["parameters"], int) else "—")
+    figures.metric("Training time", row["training time"] or "—")
+    settings = ", ".join(f"{name} {({True: 'on', False: 'off'}).get(row[name], row[name])}"
+                         for name in SUMMARY_SETTINGS if row.get(name) not in (None, ""))
+    st.caption(f"{row['task']} model · created {row['created'] or '—'}" + (f" · {settings}" if settings else ""))
 
 
 def delete_version(info: VersionInfo) -> None:
@@ -127,21 +143,40 @@ chosen = st.selectbox("Version", list(by_id), index=list(by_id).index(store.acti
                       key="models_version")
 version_actions(by_id[chosen])
 activation_prompt(store, chosen)
-with st.expander("Note and tags"):
-    notes_editor(store, "versions", chosen)
+notes_expander = st.expander("Note and tags", key="version_notes_open", on_change="rerun")
+if notes_expander.open:  # lazy: the form is built only when opened
+    with notes_expander:
+        notes_editor(store, "versions", chosen)
 try:
     meta = store.info(chosen).meta or {}  # the one version shown in full: its whole meta.json
 except StoreError:  # deleted since the list was read
     meta = {}
-if meta.get("history"):
-    st.plotly_chart(charts.training_curves(meta["history"]), key="version_curves")
-if (meta.get("test") or {}).get("confusion"):
-    view = st.segmented_control("Confusion matrix on the test set", ["counts", "% of each true digit"],
-                                default="counts", key="confusion_view")
-    st.plotly_chart(charts.confusion_heatmap(meta["test"]["confusion"], percent=view != "counts"),
-                    key="version_confusion", config={"displayModeBar": False})
-if meta:
-    with st.expander("Everything recorded about this version (meta.json)"):
-        st.json({key: value for key, value in meta.items() if key != "test"} |
-                {"test": {key: value for key, value in (meta.get("test") or {}).items() if key != "misclassified"}},
-                expanded=1)
+# Lazy tabs: only the open one is built and sent. The first is light, so the page opens without
+# Plotly's charts, whose script is the costliest part of a first visit (BENCHMARKS.md).
+summary_tab, curves_tab, confusion_tab, meta_tab = st.tabs(VERSION_TABS, key="version_details", on_change="rerun")
+if summary_tab.open:
+    with summary_tab:
+        version_summary(next(row for row in rows if row["version"] == chosen))
+if curves_tab.open:
+    with curves_tab:
+        if meta.get("history"):
+            st.plotly_chart(charts.training_curves(meta["history"]), key="version_curves")
+        else:
+            st.info("No training curves were recorded for this version.")
+if confusion_tab.open:
+    with confusion_tab:
+        if (meta.get("test") or {}).get("confusion"):
+            view = st.segmented_control("Confusion matrix on the test set", ["counts", "% of each true digit"],
+                                        default="counts", key="confusion_view")
+            st.plotly_chart(charts.confusion_heatmap(meta["test"]["confusion"], percent=view != "counts"),
+                            key="version_confusion", config={"displayModeBar": False})
+        else:
+            st.info("This version has no test-set confusion matrix recorded.")
+if meta_tab.open:
+    with meta_tab:
+        if meta:
+            st.json({key: value for key, value in meta.items() if key != "test"} |
+                    {"test": {key: value for key, value in (meta.get("test") or {}).items()
+                              if key != "misclassified"}}, expanded=1)
+        else:
+            st.info("Nothing readable is recorded for this version (its meta.json is missing or broken).")

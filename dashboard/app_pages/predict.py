@@ -8,8 +8,8 @@ from dashboard.number_view import number_mode
 from dashboard.common import (CANVAS_SIDE, ENLARGED_SIDE, draw_canvas, enlarged, enlarged_rgb, load_predictor,
                               model_store, results_csv, upload_row, uploaded_image, version_picker)
 from dashboard.samples_view import Reading, feedback_controls
-from digits.explain import TOP, article, digit_count, heat_overlay, occlusion_map, top_choices
-from digits.preprocessing import MAX_FILE_BYTES, MIN_INK_SIDE, prepare, preview
+from digits.explain import TOP, article, heat_overlay, ink_digit_count, occlusion_map, top_choices
+from digits.preprocessing import MAX_FILE_BYTES, MIN_INK_SIDE, ink_map, load_image, prepare_ink, preview
 from digits.store import StoreError
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
@@ -17,11 +17,11 @@ UPLOAD_TAB = "Upload a photo or scan"
 DOT_PEN_WIDTHS = 2  # a drawing spanning less than this many pen widths is a dot, not a digit
 
 
-def show_prediction(predictor, image, no_digit_message: str, min_ink_side: float = MIN_INK_SIDE,
+def show_prediction(predictor, ink, no_digit_message: str, min_ink_side: float = MIN_INK_SIDE,
                     narrow: bool = False):
-    """Prepare `image` the MNIST way, predict, and show the digit, its confidence, all ten
-    probabilities and the 28x28 input the model received; the prediction, or None."""
-    model_input = None if image is None else prepare(image, min_ink_side)
+    """Prepare an image's `ink` map the MNIST way, predict, and show the digit, its confidence, all
+    ten probabilities and the 28x28 input the model received; the prediction, or None."""
+    model_input = prepare_ink(ink, min_ink_side)
     if model_input is None:
         st.info(no_digit_message)
         return None
@@ -30,14 +30,15 @@ def show_prediction(predictor, image, no_digit_message: str, min_ink_side: float
         st.error("This model answers with invalid numbers (NaN): its training probably diverged, for example "
                  "with a too high learning rate. Pick another version.")
         return None
-    # Narrow (compare mode): one above the other, or "100.0%" would not fit.
-    digit_column, confidence_column = (st.container(), st.container()) if narrow else st.columns(2)
+    # Narrow (compare mode): one above the other, or "100.0%" would not fit. Side by side in one
+    # horizontal container: one element, where two columns are three (a stroke sends each anew).
+    digit_column = confidence_column = st.container() if narrow else st.container(horizontal=True)
     digit_column.metric("Prediction", prediction.digit)
     confidence_column.metric("Confidence", f"{prediction.confidence:.1%}")
     if prediction.unsure:
         choices = ", ".join(f"{article(digit)} ({p:.0%})" for digit, p in top_choices(prediction.probabilities))
         st.warning(f"Low confidence: the model is unsure. Its top {TOP} guesses: {choices}.")
-    several = digit_count(image)
+    several = ink_digit_count(ink)
     if several > 1:
         st.info(f"This image seems to hold several digits (about {several} side by side); the model reads one "
                 "digit at a time. Read it as a number instead: choose **Number** under Read at the top of this "
@@ -56,13 +57,14 @@ def show_prediction(predictor, image, no_digit_message: str, min_ink_side: float
 
 def show_results(predictors: dict, image, no_digit_message: str, min_ink_side: float = MIN_INK_SIDE):
     """One version's prediction, or two side by side (compare mode); the first version's prediction."""
+    ink = None if image is None else ink_map(load_image(image))  # [H, W]: read once, used for each version
     if len(predictors) == 1:
-        return show_prediction(next(iter(predictors.values())), image, no_digit_message, min_ink_side)
+        return show_prediction(next(iter(predictors.values())), ink, no_digit_message, min_ink_side)
     shown = []
     for column, (compared, predictor) in zip(st.columns(len(predictors)), predictors.items()):
         with column:
             st.markdown(f"**{compared}**")
-            shown.append(show_prediction(predictor, image, no_digit_message, min_ink_side, narrow=True))
+            shown.append(show_prediction(predictor, ink, no_digit_message, min_ink_side, narrow=True))
     return shown[0]
 
 
@@ -132,13 +134,14 @@ def drawing_area(predictors: dict) -> None:
         st.session_state.setdefault("canvas_generation", 0)
         st.session_state.setdefault("stroke_width", 20)
         drawing = draw_canvas(st.session_state.stroke_width, key=f"canvas-{st.session_state.canvas_generation}")
-        st.slider("Stroke width", min_value=8, max_value=40, key="stroke_width", width=CANVAS_SIDE)
-        st.button("Clear", icon=":material/ink_eraser:", on_click=clear_canvas)
-    with result_column:
+    with result_column:  # sent before the controls under the canvas: the prediction first
         prediction = show_results(
             predictors, drawing, "Draw a digit (0-9) on the black canvas; the prediction follows each stroke.",
             min_ink_side=max(MIN_INK_SIDE, DOT_PEN_WIDTHS * st.session_state.stroke_width / CANVAS_SIDE))
         correct_or_confirm("draw", drawing, prediction, "canvas")
+    with canvas_column:
+        st.slider("Stroke width", min_value=8, max_value=40, key="stroke_width", width=CANVAS_SIDE)
+        st.button("Clear", icon=":material/ink_eraser:", on_click=clear_canvas)
 
 
 def upload_area(predictors: dict) -> None:

@@ -9,7 +9,8 @@ from dashboard.runs_view import (STATE_LABELS, config_from_form, current_numbers
                                  matches, preset_label, run_curve_data, run_progress, run_rows, settings_text)
 from dashboard.samples_view import sample_store
 from digits import runs
-from digits.config import PRESETS, QUICK_STEPS_PER_EPOCH, SCHEDULES, TRAIN_SIZE, ConfigError, TrainConfig
+from digits.config import (PRESETS, QUICK_LEARNING_RATES, QUICK_MIN_STEPS, QUICK_STEPS_PER_EPOCH, SCHEDULES,
+                           TINY_RUN_IMAGES, TRAIN_SIZE, ConfigError, TrainConfig)
 from digits.notes import delete_notes, read_notes
 from digits.personal import check_start, samples_for
 from digits.samples import SampleError
@@ -147,9 +148,14 @@ def training_form() -> None:
         batch_size = st.number_input("Batch size", min_value=1, value=None,
                                      placeholder=f"{defaults.batch_size}, fewer for a small subset",
                                      help=f"empty: the preset's {defaults.batch_size}, made smaller for a small "
-                                          f"subset so an epoch still has about {QUICK_STEPS_PER_EPOCH} steps")
+                                          f"subset so an epoch still has about {QUICK_STEPS_PER_EPOCH} steps "
+                                          f"and the run {QUICK_MIN_STEPS} at least")
+        quick_rate = QUICK_LEARNING_RATES.get(preset_name)
         learning_rate = st.number_input("Learning rate", min_value=0.0, value=defaults.learning_rate,
-                                        step=1e-4, format="%.5f")
+                                        step=1e-4, format="%.5f",
+                                        help=None if quick_rate is None else
+                                        f"left at {defaults.learning_rate:g}, a tiny run ({TINY_RUN_IMAGES:,} "
+                                        f"images in all at most) takes {quick_rate:g}")
         schedule = st.selectbox("Learning-rate schedule", SCHEDULES, index=SCHEDULES.index(defaults.schedule))
         augment = st.toggle("Augmentation", value=defaults.augment,
                             help="random polarity, background, stroke thickness, rotation, shift and zoom")
