@@ -2,13 +2,18 @@
 
     python bench/read_numbers.py                   # 2,000 numbers of 5 digits per category, timings
     python bench/read_numbers.py --count 200       # a quicker look
+    python bench/read_numbers.py --split validation --count 500   # numbers from MNIST *training* images:
+                                                   # compare readers here, never on the test numbers
 
 Accuracy: sequence accuracy (the whole number exactly) on synthetic 5-digit test numbers written
 from MNIST *test* digits (digits.synth_numbers), per category: apart, touching/overlapping,
-separators, patterned paper with separators and an underline. The naive reader: threshold the
+separators, patterned paper with separators and an underline, and long numbers (9-12 digits).
+`--split validation` writes them from the validation slice of MNIST's training images instead
+(the figures to choose between readers by). The naive reader: threshold the
 ink, label connected blobs, drop specks, classify each blob left to right with the shipped digit
 model (the "segment and classify" approach). Time: reading one 5-digit number drawn on a 900x250
-canvas (RGBA, light on dark), p50 over many calls. Results go to bench/results/read_numbers.json.
+canvas (RGBA, light on dark), p50 over many calls. Results go to
+bench/results/read_numbers.json (read_numbers_validation.json for `--split validation`).
 """
 
 from __future__ import annotations
@@ -27,21 +32,24 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
-from digits.number_evaluation import numbers_for_test  # noqa: E402
-from digits.numbers import number_reader  # noqa: E402
+from digits.number_evaluation import numbers_for_test, numbers_for_validation  # noqa: E402
+from digits.numbers import ink_and_factor, number_reader  # noqa: E402
 from digits.predict import version_predictor  # noqa: E402
-from digits.preprocessing import ink_map, load_image, prepare  # noqa: E402
-from digits.store import ModelStore  # noqa: E402
+from digits.preprocessing import load_image, prepare  # noqa: E402
+from digits.store import NUMBER_TASK, ModelStore  # noqa: E402
 
-CATEGORIES = ("apart", "touching", "separators", "patterned")
-RESULTS = Path(__file__).resolve().parent / "results" / "read_numbers.json"
+CATEGORIES = ("apart", "touching", "separators", "patterned", "long")
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def naive_read(image, predictor) -> str:
-    """Threshold, connected components, classify each blob (left to right) with the digit model."""
-    ink = ink_map(load_image(image))
-    if ink is None:
+    """Threshold, connected components, classify each blob (left to right) with the digit model.
+    The ink is the number reader's own (the whole image's: the single-digit `ink_map` keeps only
+    the main digit's blob)."""
+    found = ink_and_factor(load_image(image))
+    if found is None:
         return ""
+    ink = found[0]
     labels, count = ndimage.label(ink > 0.5, structure=np.ones((3, 3)))
     boxes = [box for box in ndimage.find_objects(labels) if box is not None]
     tallest = max((b[0].stop - b[0].start for b in boxes), default=0)
@@ -83,12 +91,17 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=2000, help="numbers per category")
     parser.add_argument("--calls", type=int, default=300, help="timed reads of one canvas")
     parser.add_argument("--model", help="number version (default: the active number version)")
+    parser.add_argument("--split", choices=("test", "validation"), default="test",
+                        help="write the numbers from MNIST's test images (the reported figures) or from the "
+                             "validation slice of its training images (for choosing between readers)")
     args = parser.parse_args()
+    numbers_for = numbers_for_test if args.split == "test" else numbers_for_validation
     store = ModelStore()
     reader, predictor = number_reader(store, args.model), version_predictor(store)
-    results = {"count_per_category": args.count, "categories": {}}
+    results = {"split": args.split, "model": args.model or store.active(NUMBER_TASK), "count_per_category": args.count,
+               "categories": {}}
     for category in CATEGORIES:
-        numbers = numbers_for_test(category, args.count)
+        numbers = numbers_for(category, args.count)
         reads = [reader.read(image).number for image in numbers.images]
         naive = [naive_read(image, predictor) for image in numbers.images]
         results["categories"][category] = {
@@ -101,7 +114,8 @@ def main() -> None:
                               "naive": median_ms(lambda: naive_read(canvas, predictor), args.calls)}
     print(f"read one 900x250 canvas, p50: reader {results['read_ms_p50']['reader']:.1f} ms, "
           f"naive {results['read_ms_p50']['naive']:.1f} ms")
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    name = "read_numbers.json" if args.split == "test" else "read_numbers_validation.json"
+    (RESULTS / name).write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Your handwriting on the pages: the correct/confirm controls under a prediction, and the
 per-writer results of a version (Evaluate). The Samples page itself is app_pages/samples.py.
 
-The controls are one function so that any prediction can carry them: a digit (ten digit
-buttons) or a whole number (a text field for its digits)."""
+The controls are one function so that any prediction can carry them: a digit (one row of
+pills, the other nine digits) or a whole number (a text field for its digits)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard.common import enlarged, load_predictor, model_store
+from digits.data import NUM_CLASSES
 from digits.personal import compare, training_samples, writer_accuracy
 from digits.samples import DB_NAME, DEFAULT_WRITER, SampleError, SampleStore, check_label, check_writer
 
@@ -77,10 +78,20 @@ def save(key: str, reading: Reading, label: str) -> None:
                                          f"of {writer}'s hand so far.")
 
 
+def correct(key: str, reading: Reading) -> None:
+    """The 'Wrong, it is…' pills' callback: save the chosen digit, and clear the choice so that the
+    next drawing's pills start empty (a choice is a press, not a setting)."""
+    label = st.session_state.get(f"{key}-wrong")
+    st.session_state[f"{key}-wrong"] = None
+    if label is not None:  # un-selecting a pill asks for nothing
+        save(key, reading, label)
+
+
 def feedback_controls(key: str, reading: Reading, number: bool = False) -> None:
-    """'Right' and 'Wrong, it is…' under a prediction: ten digit buttons, or for a whole number
-    (`number`) a field for its digits. Nothing is saved until one of them is pressed, and a
-    reading is saved once."""
+    """'Right' and 'Wrong, it is…' under a prediction: one pills widget of the nine other digits
+    (one element where a caption and a row of ten buttons were twelve: each stroke sends and draws
+    every element anew), or for a whole number (`number`) a field for its digits. Nothing is saved
+    until one of them is pressed, and a reading is saved once."""
     if message := st.session_state.pop("samples_toast", None):
         st.toast(message, icon=":material/check_circle:")
     if error := st.session_state.pop(f"{key}-error", None):
@@ -100,11 +111,9 @@ def feedback_controls(key: str, reading: Reading, number: bool = False) -> None:
                     save(key, reading, typed)
                     st.rerun()
             return
-        st.caption("Wrong, it is…")
-        row = st.container(horizontal=True, gap="small")
-        for digit in range(10):
-            row.button(str(digit), key=f"{key}-digit-{digit}", on_click=save, args=(key, reading, str(digit)),
-                       disabled=str(digit) == reading.predicted)
+        st.pills("Wrong, it is…", [str(digit) for digit in range(NUM_CLASSES) if str(digit) != reading.predicted],
+                 key=f"{key}-wrong", on_change=correct, args=(key, reading),
+                 help=f"keep it as a sample with the digit it really is (not {reading.predicted}: that is Right)")
 
 
 # -- Evaluate: per-writer results ------------------------------------------------------------

@@ -24,6 +24,7 @@ CATEGORY_LABELS = {  # the Evaluate page's and the reports' categories, in their
     "mixed": "1-12 digits, everything mixed",
 }
 TEST_SEED = 13
+VALIDATION_SEED = 29   # numbers from the validation slice of MNIST's training images: what choices are made on
 EVALUATION_NUMBERS = 400   # per category: `digits evaluate` and the end of a training run
 
 
@@ -48,6 +49,15 @@ def numbers_for_test(category: str, count: int, data_dir=None) -> Numbers:
 
     split = load_test(data_dir)
     return make_numbers(split.images, split.labels, count, TEST_SEED, category)
+
+
+def numbers_for_validation(category: str, count: int, data_dir=None) -> Numbers:
+    """`count` numbers of a category from the validation slice of MNIST's *training* images (never
+    trained on, never the test set): where the reader's choices are made and compared."""
+    from digits.data import load_mnist
+
+    split = load_mnist(data_dir).validation
+    return make_numbers(split.images, split.labels, count, VALIDATION_SEED, category)
 
 
 def test_set_by_category(count: int, data_dir=None) -> dict[str, Numbers]:

@@ -34,6 +34,9 @@ MIN_CONTRAST = 0.15                   # ink must differ from the paper by this m
 SOLID = 0.5                           # of the ink's peak: where the pen clearly was
 MARGIN = 0.15                         # of the number's height, kept around it in the strip
 MIN_PART = 0.3                        # a blob lower than this fraction of the tallest is a mark, not a digit
+FAINT = 0.2                           # of the ink's peak: faint ink, part of a digit only if digit-shaped
+FAINT_HEIGHT = 0.6                    # a faint blob this tall (of the tallest solid blob) may be a faint digit
+MAX_WIDTH = 1.5                       # ... if at most this wide (of the tallest): wider is a pattern or a line
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ class NumberReading:
 
 
 # -- the strip ---------------------------------------------------------------------------------
-def _ink_and_factor(image: Image.Image) -> tuple[np.ndarray, float] | None:
+def ink_and_factor(image: Image.Image) -> tuple[np.ndarray, float] | None:
     """float32 [H, W] ink (1 = ink) at analysis resolution, and input pixels per analysis pixel;
     None when the image shows no ink. Paper is what the border mostly shows, in either polarity;
     the paper's shading (uneven light) is taken out by a grey opening wider than any stroke."""
@@ -113,13 +116,31 @@ def _digit_parts(ink: np.ndarray) -> np.ndarray | None:
     heights = np.array([b[0].stop - b[0].start for b in boxes])
     sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     tall = (heights >= MIN_PART * heights.max()) & (sizes >= 4)
-    return np.isin(labels, np.flatnonzero(tall) + 1)
+    parts = np.isin(labels, np.flatnonzero(tall) + 1)
+    return parts | _faint_digits(ink, parts, int(heights.max())) if parts.any() else None
+
+
+def _faint_digits(ink: np.ndarray, parts: np.ndarray, tallest: int) -> np.ndarray:
+    """bool [H, W]: digits written fainter than SOLID (a light pen, a pen running dry) beside the
+    solid ones: blobs of faint ink as tall as a digit, no wider than one, level with the solid
+    digits and holding none of them. Without these a faint first or last digit fell outside the
+    strip. A printed pattern is as faint but spreads into blobs far wider than a digit."""
+    labels, count = ndimage.label((ink > FAINT) & ~ndimage.binary_dilation(parts, iterations=2),
+                                  structure=np.ones((3, 3)))
+    rows = np.flatnonzero(parts.any(axis=1))
+    top, bottom = rows[0], rows[-1] + 1
+    keep = np.zeros(count + 1, bool)
+    for blob, (blob_rows, blob_cols) in enumerate(ndimage.find_objects(labels), 1):
+        height, width = blob_rows.stop - blob_rows.start, blob_cols.stop - blob_cols.start
+        level = min(bottom, blob_rows.stop) - max(top, blob_rows.start) >= 0.5 * height
+        keep[blob] = height >= FAINT_HEIGHT * tallest and width <= MAX_WIDTH * tallest and level
+    return keep[labels]
 
 
 def number_strip(source) -> Strip | None:
     """Any image `prepare` accepts -> the strip the network reads; None when it shows no ink."""
     image = load_image(source)
-    found = _ink_and_factor(image)
+    found = ink_and_factor(image)
     if found is None:
         return None
     ink, factor = found

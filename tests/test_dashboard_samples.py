@@ -32,22 +32,22 @@ def test_nothing_is_saved_until_asked_then_right_and_wrong_keep_the_sample(open_
     app = open_page()
     draw_tab = app.tabs[0]
     assert texts(draw_tab.metric) and buttons(draw_tab, "Right")
-    digit_buttons = [button for button in draw_tab.button if button.label in "0123456789"]
-    assert [b.label for b in digit_buttons] == [str(d) for d in range(10)]
-    assert next(b for b in digit_buttons if b.label == "7").disabled  # the digit it read: that is "Right"
+    [wrong] = draw_tab.button_group
+    assert wrong.label == "Wrong, it is…" and wrong.value is None
+    assert wrong.options == [str(d) for d in range(10) if d != 7]  # the digit it read: that is "Right"
     assert [field.value for field in draw_tab.text_input if field.label == "Whose hand is it?"] == ["me"]
     assert not samples.exists() and samples.count() == 0, "saved without being asked"
 
     # "Wrong, it is… 1", in Ann's hand.
     next(f for f in draw_tab.text_input if f.label == "Whose hand is it?").set_value("Ann").run()
-    app.button(key="draw-digit-1").click().run()
+    app.button_group(key="draw-wrong").set_value("1").run()
     [sample] = samples.find()
     assert (sample.label, sample.predicted, sample.writer, sample.source, sample.model_version) == \
         ("1", "7", "Ann", "canvas", "default")
     assert sample.confidence > 0.5 and sample.model_input.shape == (28, 28)
     assert [toast.value for toast in app.toast] == ["Saved a 1 for Ann: 1 sample of Ann's hand so far."]
     assert "Saved as sample #1 with the label 1" in texts(app.tabs[0].caption)
-    assert not buttons(app.tabs[0], "Right"), "the same drawing can be saved twice"
+    assert not buttons(app.tabs[0], "Right") and not app.tabs[0].button_group, "the same drawing can be saved twice"
     app.run()
     assert samples.count() == 1  # a rerun saves nothing
 
@@ -55,6 +55,7 @@ def test_nothing_is_saved_until_asked_then_right_and_wrong_keep_the_sample(open_
     canvas.image = drawn_rgba([[(0.5, 0.15), (0.5, 0.85)]])
     app.run()
     assert [f.value for f in app.tabs[0].text_input if f.label == "Whose hand is it?"] == ["Ann"]
+    assert app.tabs[0].button_group[0].value is None  # the last choice does not carry over
     buttons(app.tabs[0], "Right")[0].click().run()
     assert [(s.label, s.predicted, s.writer) for s in samples.find()] == [("1", "1", "Ann"), ("1", "7", "Ann")]
     assert "2 samples of Ann's hand" in app.toast[0].value
@@ -222,7 +223,7 @@ def test_the_controls_under_a_number_reading_take_its_digits_as_the_label(store,
     from streamlit.testing.v1 import AppTest
 
     app = AppTest.from_function(number_reading_page, default_timeout=60).run()
-    assert not [b for b in app.button if b.label in "0123456789"], "a number has no digit buttons"
+    assert not app.button_group, "a number has no digit pills"
     app.text_input(key="number-number").set_value("20x6")
     next(b for b in app.button if b.label == "Save with this number").click().run()
     assert "Not saved: label '20x6'" in texts(app.error) and samples.count() == 0

@@ -42,8 +42,9 @@ def test_a_drawn_digit_corrected_on_the_predict_page_appears_on_the_samples_page
             writer.fill("Ann")
             writer.press("Enter")
             wait_until_app_idle(page)
-            page.get_by_text("Wrong, it is…").wait_for()
-            page.get_by_role("button", name="1", exact=True).first.click()  # it was a 1, not a 7
+            wrong = page.locator('[data-testid="stButtonGroup"]').filter(has_text="Wrong, it is…")
+            expect(wrong.get_by_role("radio")).to_have_text([str(d) for d in range(10) if d != 7])
+            wrong.get_by_role("radio", name="1", exact=True).click()  # it was a 1, not a 7
             expect(page.get_by_text("Saved a 1 for Ann: 1 sample of Ann's hand so far.")).to_be_visible()
             expect(page.get_by_text("Saved as sample #1 with the label 1")).to_be_visible()
             [sample] = SampleStore(store.root / DB_NAME).find()

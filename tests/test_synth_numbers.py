@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from digits.data import load_test
-from digits.number_evaluation import TEST_SEED, digit_errors, edit_distance, numbers_for_test
+from digits.number_evaluation import (TEST_SEED, VALIDATION_SEED, digit_errors, edit_distance, numbers_for_test,
+                                      numbers_for_validation)
 from digits.numbers import STRIP_HEIGHT, STRIP_WIDTH, number_strip
 from digits.synth_numbers import CATEGORIES, make_numbers
 
@@ -34,6 +35,22 @@ def test_numbers_use_only_the_digits_they_are_given(test_split):
     # The evaluation's test numbers are exactly those of the MNIST test images.
     assert numbers_for_test("apart", 5).labels == make_numbers(test_split.images, test_split.labels, 5, TEST_SEED,
                                                            "apart").labels
+
+
+def test_validation_numbers_come_from_the_training_file_s_validation_slice_only():
+    """The numbers readers are compared on (`bench/read_numbers.py --split validation`) are written
+    from the validation slice of MNIST's training images: never the test images, never the images
+    the reader trains on."""
+    from digits.data import load_mnist
+
+    mnist = load_mnist()
+    made = numbers_for_validation("touching", 5)
+    assert made.labels == make_numbers(mnist.validation.images, mnist.validation.labels, 5, VALIDATION_SEED,
+                                       "touching").labels
+    assert made.labels != numbers_for_test("touching", 5).labels
+    assert all(np.array_equal(a, b) for a, b in
+               zip(made.images, make_numbers(mnist.validation.images, mnist.validation.labels, 5,
+                                             VALIDATION_SEED, "touching").images))
 
 
 @pytest.mark.parametrize("category, lengths", [("apart", {5}), ("touching", {5}), ("patterned", {5}),
@@ -86,3 +103,38 @@ def test_edit_distance_and_digit_error_rate():
     assert edit_distance("12345", "1245") == 1 and edit_distance("12", "312") == 1
     assert edit_distance("12345", "12845") == 1
     assert digit_errors(["123", "45"], ["123", ""]) == pytest.approx(2 / 5)
+
+
+def _digits_on_paper(test_split, strengths: list[float], texture: np.ndarray | None = None) -> tuple[np.ndarray, list[int]]:
+    """MNIST test digits side by side, dark on white paper (a printed `texture` under them), each
+    drawn at its strength of full ink; returns the picture and each digit's right edge."""
+    digits = [test_split.images[i].astype(np.float32) / 255 for i in range(len(strengths))]
+    ink = np.zeros((60, 40 + 30 * len(digits)), np.float32)
+    rights = []
+    for i, (digit, strength) in enumerate(zip(digits, strengths)):
+        x = 20 + 30 * i
+        ink[16:44, x:x + 28] = np.maximum(ink[16:44, x:x + 28], digit * strength)
+        rights.append(x + int(np.flatnonzero(digit.max(axis=0) > 0.3)[-1]) + 1)
+    paper = 255 - (0 if texture is None else texture[:ink.shape[0], :ink.shape[1]])
+    return np.clip(paper * (1 - ink), 0, 255).astype(np.uint8), rights
+
+
+def test_a_faint_first_or_last_digit_stays_in_the_strip(test_split):
+    """A digit written fainter than the rest (a light pen, a pen running dry) is in the strip the
+    network reads, at either end; a faint printed pattern under the number does not widen it."""
+    for strengths, faint in (([1, 1, 1, 0.4], 3), ([0.4, 1, 1, 1], 0)):
+        picture, rights = _digits_on_paper(test_split, strengths)
+        strip = number_strip(picture)
+        columns = np.flatnonzero(strip.parts.any(axis=0))          # the digits the strip's boxes see
+        right_edge = strip.origin[0] + (columns[-1] + 1) * strip.scale
+        left_edge = strip.origin[0] + columns[0] * strip.scale
+        if faint == 3:
+            assert right_edge >= rights[3] - 2
+        else:
+            assert left_edge <= rights[0] - 10
+        assert strip.ink[:, columns[-1] - 2:columns[-1] + 1].max() > 0.3
+    y, x = np.mgrid[0:60, 0:400]
+    waves = (np.cos(2 * np.pi * (y + 3 * np.sin(x / 6)) / 4) ** 8 * 90).astype(np.float32)  # guilloché-like
+    solid, _ = _digits_on_paper(test_split, [1, 1, 1])
+    patterned, _ = _digits_on_paper(test_split, [1, 1, 1], waves)
+    assert abs(number_strip(patterned).scale - number_strip(solid).scale) < 0.1 * number_strip(solid).scale
