@@ -53,6 +53,10 @@ PAGE_READY = {  # what shows that a page's first view is complete: every one of 
     # The versions table and the chosen version's first tab: its summary (the charts are in other tabs).
     "models": ('[data-testid="stDataFrame"] canvas', '[data-testid="stMetric"]:has-text("Training time")'),
 }
+# The same for the code before issue 15 (BASE_COMMIT), whose pages showed every section at once:
+# the last section of each.
+BASE_PAGE_READY = {**PAGE_READY, "evaluate": ('.js-plotly-plot:has-text("thick strokes")',),
+                   "models": ('button:has-text("Download .keras")',)}
 
 
 def timed_process(command: list[str], env: dict | None = None, cwd: Path = ROOT) -> float:
@@ -109,12 +113,13 @@ class Dashboard:
         self.browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         wait_until_healthy(self.url, self.server)
 
-    def first_visit(self, page_name: str) -> float:
-        """Seconds from opening the page in a new session to its last section shown."""
+    def first_visit(self, page_name: str, ready: dict = PAGE_READY) -> float:
+        """Seconds from opening the page in a new session to its first view shown (`ready`'s
+        elements for that page)."""
         page = self.browser.new_page(viewport={"width": 1400, "height": 1100})
         started = time.perf_counter()
         page.goto(f"{self.url}/{'' if page_name == 'predict' else page_name}")
-        for selector in PAGE_READY[page_name]:
+        for selector in ready[page_name]:
             page.locator(selector).first.wait_for(timeout=300_000)
         wait_until_app_idle(page, 300_000)
         seconds = time.perf_counter() - started
@@ -182,11 +187,12 @@ def page_visits() -> dict:
                 store.mkdir()
                 visits = {}
                 dashboard = Dashboard(code_root, store, playwright)
+                ready = BASE_PAGE_READY if label == "base" else PAGE_READY
                 try:
                     for name in ("predict", "train", "evaluate", "models"):
-                        visits[name] = dashboard.first_visit(name)
+                        visits[name] = dashboard.first_visit(name, ready)
                     fresh_version(code_root, store, "fresh")  # active now: the Evaluate page's default
-                    visits["evaluate (fresh version)"] = dashboard.first_visit("evaluate")
+                    visits["evaluate (fresh version)"] = dashboard.first_visit("evaluate", ready)
                 finally:
                     visits["peak RSS MB"] = dashboard.close()
                 results[label] = visits
