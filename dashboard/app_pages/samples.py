@@ -9,7 +9,6 @@ from digits.sample_archive import MAX_ZIP_BYTES, export_zip, import_zip
 from digits.samples import SampleError
 
 PAGE_SIZE = 24
-GRID_COLUMNS = 6
 ALL = "all"
 
 
@@ -34,11 +33,11 @@ def gallery(label, writer, misread: bool) -> list:
     shown = samples.find(label, writer, misread, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     st.caption(f"{matching:,} matching samples; showing {len(shown)} (newest first).")
     images = samples.images(sample.id for sample in shown)
-    for start in range(0, len(shown), GRID_COLUMNS):
-        for column, sample in zip(st.columns(GRID_COLUMNS), shown[start:start + GRID_COLUMNS]):
-            read = f" · read as {sample.predicted}" if sample.misread else ""
-            column.image(images[sample.id], width=THUMBNAIL_SIDE,
-                         caption=f"#{sample.id} · {sample.label}{read} · {sample.writer}")
+    # One image element for the whole page of samples (it wraps into rows): a grid of columns
+    # would send the browser a container and an element per sample.
+    st.image([images[sample.id] for sample in shown], width=THUMBNAIL_SIDE,
+             caption=[f"#{sample.id} · {sample.label}{' · read as ' + str(sample.predicted) if sample.misread else ''}"
+                      f" · {sample.writer}" for sample in shown])
     return shown
 
 
