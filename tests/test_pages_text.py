@@ -22,7 +22,12 @@ def test_models_offers_the_tflite_exports_and_a_percentage_confusion_matrix(open
     # The version's details are lazy tabs: a summary first, each chart built only when its tab is opened.
     assert [metric.label for metric in app.metric][:1] == ["Test accuracy"] and not app.get("plotly_chart")
     app.session_state["version_details"] = "Training curves"
-    assert "version_curves" in plotly_figures(app.run())
+    assert "version_curves-0" in plotly_figures(app.run())
+    # The shipped default is a committee: each member's curves, as it trained nothing itself.
+    app.selectbox(key="models_version").set_value("default").run()
+    assert {"version_curves-0", "version_curves-1"} <= set(plotly_figures(app))
+    assert "**Member `previous`**" in [m.value for m in app.markdown]
+    app.selectbox(key="models_version").set_value(copied_default).run()
     app.session_state["version_details"] = "Everything recorded (meta.json)"
     assert app.run().get("json") and not app.get("plotly_chart")
     app.session_state["version_details"] = "Confusion matrix"

@@ -159,9 +159,14 @@ if summary_tab.open:
         version_summary(next(row for row in rows if row["version"] == chosen))
 if curves_tab.open:
     with curves_tab:
-        if meta.get("history"):
-            st.plotly_chart(charts.training_curves(meta["history"]), key="version_curves")
-        else:
+        # A committee trained nothing itself: its members' curves, one chart each.
+        histories = [("", meta["history"])] if meta.get("history") else \
+            [(member["version"], member["history"]) for member in meta.get("members") or [] if member.get("history")]
+        for number, (member, history) in enumerate(histories):
+            if member:
+                st.markdown(f"**Member `{member}`**")
+            st.plotly_chart(charts.training_curves(history), key=f"version_curves-{number}")
+        if not histories:
             st.info("No training curves were recorded for this version.")
 if confusion_tab.open:
     with confusion_tab:
