@@ -111,12 +111,17 @@ else:
     misread = misread_column.toggle("Only mis-read ones", key="samples_misread")
     label, writer = None if label == ALL else label, None if writer == ALL else writer
     shown = gallery(label, writer, misread)
-    if shown:
-        edit(shown)
+    editing = st.expander("Relabel or delete a sample", key="samples_edit_open", on_change="rerun")
+    if shown and editing.open:  # lazy: the form is built only when opened
+        with editing:
+            edit(shown)
     st.download_button(f"Export {'all samples' if writer is None else writer + '’s samples'} (zip)",
                        data=lambda: export_zip(samples, writer), file_name=f"samples-{writer or 'all'}.zip",
                        mime="application/zip", icon=":material/download:", on_click="ignore")
-st.subheader("Import")
-st.caption(f"Up to {MAX_ZIP_BYTES // 1_000_000} MB; labels 0-9; bad rows are listed by line and skipped, the "
-           "good ones imported together (all or none).")
-import_form()
+importing = st.expander("Import a zip of samples", key="samples_import_open", on_change="rerun",
+                        expanded=not counts)
+if importing.open:  # lazy: the upload form is built only when opened
+    with importing:
+        st.caption(f"Up to {MAX_ZIP_BYTES // 1_000_000} MB; labels 0-9; bad rows are listed by line and skipped, "
+                   "the good ones imported together (all or none).")
+        import_form()
