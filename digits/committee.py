@@ -48,17 +48,28 @@ def check_members(store: ModelStore, versions: list[str]) -> None:
 def combine(store: ModelStore, versions: list[str], run_id: str, data: Mnist, command: str, ship: bool = False,
             activate: bool = False, force: bool = False) -> Path:
     """Save the committee of `versions` as version `run_id` (the run's events go to its log)."""
-    from digits.model import build_committee
-    from digits.predict import LitePredictor, to_tflite
-    from digits.results import RESULTS_FILE, compute_results, encode
     from digits.runs import EventLog
-    from digits.training import RunContext, library_versions, save_version
+    from digits.training import RunContext
 
     check_members(store, versions)
     config = preset(MEMBER_ARCHITECTURE, activate=activate)
     run = RunContext(config, store, run_id, EventLog(store.runs_dir / run_id), threading.Event(), command, ship,
                      force=force)
     run.log.emit("start", config=settings(versions))
+    try:
+        return _save_committee(run, versions, data)
+    except BaseException as err:  # the run's log says it failed, as a training run's does
+        run.log.emit("failed", error=f"{type(err).__name__}: {err}")
+        raise
+
+
+def _save_committee(run, versions: list[str], data: Mnist) -> Path:
+    from digits.model import build_committee
+    from digits.predict import LitePredictor, to_tflite
+    from digits.results import RESULTS_FILE, compute_results, encode
+    from digits.training import library_versions, save_version
+
+    store, run_id = run.store, run.run_id
     committee = build_committee(len(versions))
     members = [layer for layer in committee.layers if layer.name.startswith("member_")]
     for member, version in zip(members, versions):
@@ -81,6 +92,6 @@ def combine(store: ModelStore, versions: list[str], run_id: str, data: Mnist, co
         "test": results.evaluation.report(),
         "train_seconds": round(sum(s["train_seconds"] or 0 for s in summaries), 1),
         "versions": library_versions(),
-        "command": command,
+        "command": run.command,
     }
     return save_version(run, committee, flatbuffer, meta, {RESULTS_FILE: encode(results)})
