@@ -91,7 +91,7 @@ def time_pages_in_browser(root: Path, runs: int = 5) -> dict[str, list[float]]:
     from playwright.sync_api import sync_playwright
 
     ready = {"samples": lambda page: page.locator('[data-testid="stImage"] img').nth(23),
-             "models": lambda page: page.locator('[data-testid="stDataFrame"]').first}
+             "models": lambda page: page.locator('.digits-table table').first}
     times = {name: [] for name in ready}
     with dashboard_server(ModelStore(root), "bench-samples-streamlit.log") as url:
         with sync_playwright() as playwright:

@@ -51,7 +51,7 @@ PAGE_READY = {  # what shows that a page's first view is complete: every one of 
     # The confusion matrix (Plotly, the slowest to draw) and the first tab: the misclassified images.
     "evaluate": ('.js-plotly-plot:has-text("Confusion matrix") .main-svg', '[role="tabpanel"] [data-testid="stImage"]'),
     # The versions table and the chosen version's first tab: its summary (the charts are in other tabs).
-    "models": ('[data-testid="stDataFrame"] canvas', '[data-testid="stMetric"]:has-text("Training time")'),
+    "models": ('.digits-table table', '[data-testid="stMetric"]:has-text("Training time")'),
 }
 # The same for the code before issue 15 (BASE_COMMIT), whose pages showed every section at once:
 # the last section of each.

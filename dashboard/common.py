@@ -8,6 +8,8 @@ server runs models on LiteRT only: TensorFlow is never imported here.
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import streamlit as st
 from PIL import Image
@@ -19,6 +21,34 @@ CANVAS_SIDE = 280              # pixels; 10x the model's 28x28 input
 WIDE_CANVAS = (900, 250)       # width, height: the Number mode's canvas, room for a dozen digits
 ENLARGED_SIDE = 196            # how big the 28x28 model input is shown (7x)
 CANVAS_TOOLBAR_ROOM = 24       # pixels of room above the canvas for the component's floating toolbar
+SEND_BUTTON = "Update the app with this drawing"  # the title of the canvas toolbar's send-now button
+
+# streamlit-drawable-canvas sends a drawing 200 ms after its last change (a fixed debounce, so a
+# drag in edit mode is not sent at every step). A finished pen stroke need not wait: when the
+# mouse or pen that started on a canvas is released, press that canvas's own "send now" button,
+# which cancels the pending send and sends at once. Installed once per browser tab.
+SEND_ON_RELEASE_JS = """<script>
+if (!window.digitsSendOnRelease) {
+  window.digitsSendOnRelease = true;
+  let sendButton = null;  // the send-now button of the canvas the pointer went down on
+  document.addEventListener("pointerdown", (event) => {
+    // The canvas lives in its component's shadow root: the event's path, not its target, reaches it.
+    const path = event.composedPath();
+    sendButton = null;
+    if (!(path[0] instanceof Element && path[0].matches("canvas.upper-canvas"))) return;
+    for (const node of path.slice(1)) {
+      const found = node.querySelector?.('button[title="%s"]');
+      if (found) { sendButton = found; return; }
+    }
+  }, true);
+  document.addEventListener("pointerup", () => {
+    const send = sendButton;
+    sendButton = null;
+    // After the canvas's own handler has added the stroke and scheduled its send.
+    if (send) setTimeout(() => send.click(), 0);
+  }, true);
+}
+</script>""" % SEND_BUTTON
 
 
 # -- the store and its versions --------------------------------------------------------------
@@ -220,7 +250,33 @@ def _canvas(stroke_width: int, key: str, width: int, height: int) -> np.ndarray 
     result = st_canvas(stroke_width=stroke_width, stroke_color="#FFFFFF", background_color="#000000",
                        width=width, height=height, drawing_mode="freedraw",
                        return_image_data=True, key=key)
+    st.html(SEND_ON_RELEASE_JS, unsafe_allow_javascript=True)
     return result.image_data
+
+
+TABLE_STYLE = (  # borders that read on the light and the dark theme alike
+    "<style>.digits-table{overflow-x:auto}.digits-table table{border-collapse:collapse;font-size:0.875rem;"
+    "white-space:nowrap}.digits-table th,.digits-table td{padding:0.25rem 0.6rem;text-align:left;"
+    "border-bottom:1px solid rgba(128,128,128,0.25)}.digits-table th{font-weight:600}"
+    ".digits-table td.number{text-align:right;font-variant-numeric:tabular-nums}</style>")
+
+
+def html_table(rows: list[dict], columns: list[str], formats: dict[str, str] | None = None) -> str:
+    """`rows` as a plain HTML table of `columns` (for st.html): None shows as an empty cell, True as
+    "yes", a number through its column's format string in `formats` ("{:,}" if none), every text
+    escaped."""
+    def cell(column: str, value) -> str:
+        if value is None or value is False or value == "":
+            return "<td></td>"
+        if value is True:
+            return "<td>yes</td>"
+        if isinstance(value, (int, float)):
+            return f'<td class="number">{html.escape((formats or {}).get(column, "{:,}").format(value))}</td>'
+        return f"<td>{html.escape(str(value))}</td>"
+
+    header = "".join(f"<th>{html.escape(column)}</th>" for column in columns)
+    body = "".join("<tr>" + "".join(cell(column, row.get(column)) for column in columns) + "</tr>" for row in rows)
+    return f'{TABLE_STYLE}<div class="digits-table"><table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def enlarged(image: np.ndarray, side: int = ENLARGED_SIDE) -> Image.Image:

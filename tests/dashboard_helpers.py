@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -344,3 +345,40 @@ def draw_strokes(page, canvas, strokes) -> None:
         for point in stroke[1:]:
             page.mouse.move(*at(point))
         page.mouse.up()
+
+
+# -- the Models page in AppTest ------------------------------------------------------------------
+class _TableParser(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.rows, self.cell = [], None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self.cell = ""
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell += data
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self.rows[-1].append(self.cell)
+            self.cell = None
+
+
+def versions_table(app) -> list[dict]:
+    """The Models page's table of versions (an HTML table, `dashboard.common.html_table`) as one
+    dict per row, {column: the cell's text}."""
+    [body] = [element.proto.body for element in app.get("html") if 'class="digits-table"' in element.proto.body]
+    parser = _TableParser()
+    parser.feed(body)
+    header, *rows = parser.rows
+    return [dict(zip(header, row)) for row in rows]
+
+
+def popover(app, label: str):
+    """The page's popover with this label ("Delete…", "Columns")."""
+    return next(element for element in app.get("popover") if element.proto.popover.label == label)

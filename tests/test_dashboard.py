@@ -17,8 +17,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT
-from dashboard_helpers import (FakeCanvas, blank_canvas, canvas_rgba, drawn_seven_rgba, photo_png, stop_training,
-                               wait_for_run_end)
+from dashboard_helpers import (FakeCanvas, blank_canvas, canvas_rgba, drawn_seven_rgba, photo_png, popover,
+                               stop_training, versions_table, wait_for_run_end)
 from digits.store import DEFAULT_VERSION, SHIPPED_DIR
 from digits.variants import VARIANTS
 
@@ -357,15 +357,15 @@ def test_models_lists_versions_shows_broken_ones_activates_and_deletes_with_conf
     (store.root / "broken").mkdir()
     (store.root / "broken" / "meta.json").write_text("{not json")
     app = open_page("models")
-    rows = {row["version"]: row for row in app.dataframe[0].value.to_dict("records")}
+    rows = {row["version"]: row for row in versions_table(app)}
     assert set(rows) == {DEFAULT_VERSION, "default-number", copied_default, "broken"}
     assert rows["default-number"]["task"] == "number" and rows[DEFAULT_VERSION]["task"] == "digit"
     assert rows["broken"]["status"].startswith("broken: meta.json is malformed")
-    assert rows[DEFAULT_VERSION]["active"] and rows[DEFAULT_VERSION]["test accuracy"] > 0.99
+    assert rows[DEFAULT_VERSION]["active"] == "yes" and float(rows[DEFAULT_VERSION]["test accuracy"].rstrip("%")) > 99
     assert "`broken` is broken" in texts(app.warning)
 
     # The shipped default cannot be deleted.
-    assert app.get("popover")[0].proto.popover.disabled
+    assert popover(app, "Delete…").proto.popover.disabled
     assert any(button.label == "Download .keras" for button in app.get("download_button"))
 
     app.selectbox(key="models_version").set_value(copied_default).run()
@@ -373,7 +373,7 @@ def test_models_lists_versions_shows_broken_ones_activates_and_deletes_with_conf
     assert store.active() == copied_default
     assert f"`{copied_default}` is now the active model." in texts(app.success)
 
-    delete = app.get("popover")[0]
+    delete = popover(app, "Delete…")
     assert delete.proto.popover.label == "Delete…" and not delete.proto.popover.disabled
     assert copied_default in texts(delete.markdown) and "cannot be undone" in texts(delete.markdown)
     assert copied_default in store.ids(), "deleted without confirmation"
@@ -409,14 +409,14 @@ def test_models_sorts_the_whole_store_and_shows_it_a_page_at_a_time(open_page, s
             os.link(SHIPPED_DIR / name, folder / name)
         (folder / "meta.json").write_text(json.dumps({**meta, "test": {**meta["test"], "accuracy": i / 100}}))
     app = open_page("models")
-    shown = [row["version"] for row in app.dataframe[0].value.to_dict("records")]
+    shown = [row["version"] for row in versions_table(app)]
     assert len(shown) == 50
-    app.selectbox(key="models_sort").set_value("test accuracy").run()
-    app.toggle(key="models_descending").set_value(False).run()
-    shown = [row["version"] for row in app.dataframe[0].value.to_dict("records")]
+    app.selectbox(key="models_sort").set_value("lowest test accuracy first").run()
+    shown = [row["version"] for row in versions_table(app)]
     assert shown[:3] == ["v00", "v01", "v02"] and len(shown) == 50
-    app.number_input(key="models_page").set_value(2).run()
-    shown = [row["version"] for row in app.dataframe[0].value.to_dict("records")]
+    assert app.selectbox(key="models_page").options == ["1 of 2", "2 of 2"]
+    app.selectbox(key="models_page").set_value(2).run()
+    shown = [row["version"] for row in versions_table(app)]
     assert shown == [f"v{i}" for i in range(50, 60)] + ["default-number", DEFAULT_VERSION]  # 85% (numbers), 99.6%
 
 

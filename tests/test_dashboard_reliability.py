@@ -12,8 +12,8 @@ import zipfile
 import pytest
 from PIL import ImageFile
 
-from dashboard_helpers import (DIGIT_STROKES, NO_DIGIT, difficult_uploads, drawn_rgba, line, photo_png,
-                               stop_training)
+from dashboard_helpers import (DIGIT_STROKES, NO_DIGIT, difficult_uploads, drawn_rgba, line, photo_png, popover,
+                               stop_training, versions_table)
 from digits.runs import pid_alive, read_lock
 from digits.store import DEFAULT_VERSION, SHIPPED_DIR
 from test_training import wait_for
@@ -211,12 +211,12 @@ def test_a_broken_active_version_is_named_and_every_page_works_with_the_others(o
     assert len(metric_values(evaluate, "Test accuracy")) == 1
 
     models = open_page("models")
-    rows = {row["version"]: row for row in models.dataframe[0].value.to_dict("records")}
+    rows = {row["version"]: row for row in versions_table(models)}
     assert rows["bad"]["status"].startswith(f"broken: {reason}") and rows[DEFAULT_VERSION]["status"] == "ok"
     assert f"`bad` is broken ({reason}" in texts(models.warning)
     models.selectbox(key="models_version").set_value("bad").run()
     assert next(button for button in models.button if button.label == "Make active").disabled
-    models.get("popover")[0].button(key="confirm_delete").click().run()
+    popover(models, "Delete…").button(key="confirm_delete").click().run()
     assert not models.exception and "bad" not in store.ids() and store.active() == DEFAULT_VERSION
     assert "Deleted `bad`." in texts(models.success)
 

@@ -106,6 +106,37 @@ def test_drawing_a_three_digit_number_on_the_wide_canvas_reads_it(app_url, page)
     expect(page.get_by_text("3 digits read")).to_be_visible()
 
 
+COUNT_SEND_CLICKS_JS = """title => {
+  window.sendClicks = 0;  // the canvas and its toolbar live in the component's shadow root
+  const buttons = [...document.querySelectorAll('*')].filter(host => host.shadowRoot)
+    .flatMap(host => [...host.shadowRoot.querySelectorAll(`button[title="${title}"]`)]);
+  buttons.forEach(button => button.addEventListener('click', () => window.sendClicks++));
+  return buttons.length;
+}"""
+
+
+@pytest.mark.parametrize("mode", ["Digit", "Number"])
+def test_a_finished_stroke_is_sent_at_once_by_the_canvas_s_send_button(app_url, page, mode):
+    """The component sends a drawing 200 ms after its last change; releasing the pen presses its
+    own send-now button instead (dashboard.common.SEND_ON_RELEASE_JS), once per stroke. Fails if
+    the component's toolbar changes so the button is no longer found."""
+    from dashboard.common import SEND_BUTTON
+
+    page.goto(app_url)
+    page.get_by_text(mode, exact=True).first.click()
+    canvas = page.locator("canvas.upper-canvas")
+    canvas.wait_for()
+    wait_until_app_idle(page)
+    assert page.evaluate(COUNT_SEND_CLICKS_JS, SEND_BUTTON) == 1
+    strokes = DIGIT_STROKES[1] if mode == "Digit" else number_strokes("10")
+    draw_strokes(page, canvas, strokes)
+    if mode == "Digit":
+        expect(metric_value(page, "Prediction")).to_have_text("1")
+    else:
+        expect(page.locator('[data-testid="number-read"]')).to_have_text("10")
+    assert page.evaluate("window.sendClicks") == len(strokes)
+
+
 def test_uploading_a_photo_shows_its_prediction_and_a_bad_file_a_message(app_url, page, tmp_path):
     from digits.data import load_test
 

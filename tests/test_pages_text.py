@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+from dashboard_helpers import popover, versions_table
 from test_dashboard import open_page, plotly_figures, texts  # noqa: F401 - open_page is a fixture
 from test_run_tracking import fake_run
 
@@ -40,11 +41,10 @@ def test_models_offers_the_tflite_exports_and_a_percentage_confusion_matrix(open
 
 def test_wide_tables_fit_a_column_choice_and_no_none(open_page, store):
     app = open_page("models")
-    table = app.dataframe[0]
-    shown = list(table.proto.column_order)
-    assert shown[:4] == ["version", "active", "status", "test accuracy"] and "learning rate" not in shown
-    app.multiselect(key="version_columns").select("learning rate").run()
-    assert "learning rate" in app.dataframe[0].proto.column_order
+    shown = list(versions_table(app)[0])
+    assert shown[:5] == ["version", "task", "active", "status", "test accuracy"] and "learning rate" not in shown
+    popover(app, "Columns").multiselect(key="version_columns").select("learning rate").run()
+    assert "learning rate" in versions_table(app)[0]
 
     fake_run(store, "broke", state="failed")
     app = open_page("train")
@@ -66,8 +66,20 @@ def test_the_preset_box_shows_the_name_and_the_description_below_it(open_page, s
 def test_deleting_the_active_version_says_the_default_takes_over(open_page, store, copied_default):
     store.activate(copied_default)
     app = open_page("models")
-    delete = app.get("popover")[0]
+    delete = popover(app, "Delete…")
     assert "the shipped default `default` takes over" in texts(delete.markdown)
     delete.button(key="confirm_delete").click().run()
     assert store.active() == "default"
     assert "The active model is now `default`." in texts(app.success)
+
+
+def test_the_versions_table_escapes_what_a_user_wrote_and_formats_numbers():
+    from dashboard.common import html_table
+
+    table = html_table([{"version": "v1", "note": '<img src=x onerror="alert(1)"> & co', "test accuracy": 0.99621,
+                         "training images": 55000, "active": True, "epochs": None}],
+                       ["version", "note", "test accuracy", "training images", "active", "epochs"],
+                       formats={"test accuracy": "{:.2%}"})
+    assert "<img" not in table and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; &amp; co" in table
+    assert '<td class="number">99.62%</td>' in table and '<td class="number">55,000</td>' in table
+    assert "<td>yes</td><td></td></tr>" in table  # active; no epochs recorded: an empty cell, not "None"

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from dashboard_helpers import versions_table
 from test_dashboard import open_page, plotly_figures, texts  # noqa: F401 - open_page is a fixture
 
 
@@ -144,7 +145,7 @@ def test_versions_carry_notes_and_tags_and_are_searchable(open_page, store, copi
     [tags] = [box for box in app.text_input if box.label == "Tags"]
     tags.set_value("baseline")
     next(button for button in app.button if button.label == "Save note and tags").click().run()
-    rows = {row["version"]: row for row in app.dataframe[0].value.to_dict("records")}
+    rows = {row["version"]: row for row in versions_table(app)}
     assert rows[copied_default]["tags"] == "baseline" and "fine-tune" in rows[copied_default]["note"]
     app.text_input(key="version_search").set_value("BASELINE").run()
-    assert [row["version"] for row in app.dataframe[0].value.to_dict("records")] == [copied_default]
+    assert [row["version"] for row in versions_table(app)] == [copied_default]

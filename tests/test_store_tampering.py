@@ -18,7 +18,7 @@ import threading
 import pytest
 
 from conftest import run_python
-from dashboard_helpers import DIGIT_STROKES, drawn_rgba
+from dashboard_helpers import DIGIT_STROKES, drawn_rgba, versions_table
 from digits.store import DEFAULT_VERSION, SHIPPED_DIR, ModelStore, StoreError, tflite_record, validate_version_id
 from test_dashboard import canvas, metric_values, open_page, submit_training_form, texts  # noqa: F401
 
@@ -112,7 +112,7 @@ def test_a_tampered_store_breaks_only_that_version_in_the_cli_and_every_page(sto
         assert refused.returncode == 1 and reason in refused.stderr and "Traceback" not in refused.stderr
 
     models = open_page("models")
-    rows = {row["version"]: row for row in models.dataframe[0].value.to_dict("records")}
+    rows = {row["version"]: row for row in versions_table(models)}
     assert rows[DEFAULT_VERSION]["status"] == "ok"
     if reason:
         assert rows[VICTIM]["status"].startswith("broken: ") and reason in rows[VICTIM]["status"]

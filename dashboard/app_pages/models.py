@@ -5,15 +5,24 @@ from functools import partial
 import streamlit as st
 
 from dashboard import charts
-from dashboard.common import (activation_prompt, model_store, notes_editor, notify_after_rerun, request_activation,
-                              show_notice)
+from dashboard.common import (activation_prompt, html_table, model_store, notes_editor, notify_after_rerun,
+                              request_activation, show_notice)
 from dashboard.runs_view import format_duration, matches, settings_summary
 from digits.notes import delete_notes, read_notes
 from digits.store import SHIPPED, SHIPPED_FOR_TASK, StoreError, VersionInfo
 
 
 PAGE_SIZE = 50
-SORT_KEYS = ("created", "test accuracy", "version", "training time s")
+SORTS = {  # what the "Sort by" box offers: its column, descending
+    "newest first": ("created", True),
+    "oldest first": ("created", False),
+    "highest test accuracy first": ("test accuracy", True),
+    "lowest test accuracy first": ("test accuracy", False),
+    "version, A to Z": ("version", False),
+    "version, Z to A": ("version", True),
+    "longest training first": ("training time s", True),
+    "shortest training first": ("training time s", False),
+}
 DOWNLOADS = (
     ("Download .keras", "model.keras", "the Keras model, to train further or load with keras.saving.load_model"),
     ("Download .tflite", "model.tflite", "float32 LiteRT model: what this app serves (input float32 [1, 28, 28, 1] "
@@ -23,7 +32,7 @@ DOWNLOADS = (
 )
 VERSION_TABS = ["Summary", "Training curves", "Confusion matrix", "Everything recorded (meta.json)"]
 SUMMARY_SETTINGS = ("preset", "epochs", "batch size", "learning rate", "augment", "class weights", "training images")
-DEFAULT_COLUMNS = ("version", "active", "status", "test accuracy", "4→9", "9→4", "preset", "epochs",
+DEFAULT_COLUMNS = ("version", "task", "active", "status", "test accuracy", "4→9", "9→4", "preset", "epochs",
                    "training images", "created", "int8", "tags", "note")
 
 
@@ -100,16 +109,17 @@ def version_actions(info: VersionInfo) -> None:
             delete_version(info)
 
 
-def sorted_page(rows: list[dict]) -> list[dict]:
-    """The rows in the chosen order, one page of them (the whole table's order, not the page's)."""
-    sort_column, order_column, page_column = st.columns([2, 1, 1], vertical_alignment="bottom")
-    key = sort_column.selectbox("Sort by", SORT_KEYS, key="models_sort")
-    descending = order_column.toggle("Descending", value=True, key="models_descending")
+def sorted_page(rows: list[dict], options) -> list[dict]:
+    """The rows in the chosen order, one page of them (the whole table's order, not the page's);
+    the choices are select boxes in `options` (one widget kind: each kind's script is fetched on a
+    first visit)."""
+    key, descending = SORTS[options.selectbox("Sort by", list(SORTS), key="models_sort", width=260)]
     present = [row for row in rows if row[key] is not None]
     rows = sorted(present, key=lambda row: row[key], reverse=descending) + \
         [row for row in rows if row[key] is None]  # versions without the value come last either way
     pages = max(1, -(-len(rows) // PAGE_SIZE))
-    page = page_column.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, key="models_page")
+    page = options.selectbox("Page", range(1, pages + 1), format_func=lambda page: f"{page} of {pages}",
+                             key="models_page", width=140)
     return rows[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
 
 
@@ -123,15 +133,14 @@ if not versions:
 query = st.text_input("Search versions", placeholder="a version id, preset, note or tag", key="version_search")
 notes = {info.id: read_notes(store, "versions", info.id) for info in versions}
 rows = [{**version_row(info), "tags": " ".join(notes[info.id].tags), "note": notes[info.id].note} for info in versions]
-columns = st.multiselect("Columns", list(rows[0]), default=[c for c in DEFAULT_COLUMNS if c in rows[0]],
-                         key="version_columns", help="the table shows these; every setting is one click away")
-shown = sorted_page([row for row in rows if matches(query, *row.values())])
-st.dataframe(shown, hide_index=True, column_order=columns, column_config={
-    "version": st.column_config.TextColumn(width="medium", pinned=True),
-    "test accuracy": st.column_config.NumberColumn(format="percent"),
-    "learning rate": st.column_config.NumberColumn(format="%.4g"),
-    "note": st.column_config.TextColumn(width="large"),
-})
+table_options = st.container(horizontal=True, vertical_alignment="bottom")
+shown = sorted_page([row for row in rows if matches(query, *row.values())], table_options)
+with table_options.popover("Columns", icon=":material/view_column:"):  # the browser draws it when opened
+    columns = st.multiselect("Columns", list(rows[0]), default=[c for c in DEFAULT_COLUMNS if c in rows[0]],
+                             key="version_columns", help="the table shows these; every setting is one click away")
+# A plain HTML table, not st.dataframe: the same page of rows, without the data grid's megabyte of
+# scripts to fetch and start on a first visit (nor a Markdown parse of 50 rows): BENCHMARKS.md.
+st.html(html_table(shown, columns, formats={"test accuracy": "{:.2%}", "learning rate": "{:.4g}"}))
 by_id = {info.id: info for info in versions}
 for row in shown:
     if by_id[row["version"]].broken:
