@@ -25,10 +25,12 @@ SEND_BUTTON = "Update the app with this drawing"  # the title of the canvas tool
 
 # streamlit-drawable-canvas sends a drawing 200 ms after its last change (a fixed debounce, so a
 # drag in edit mode is not sent at every step). A finished pen stroke need not wait: when the
-# mouse or pen that started on a canvas is released, press that canvas's own "send now" button,
-# which cancels the pending send and sends at once. Installed once per browser tab.
-SEND_ON_RELEASE_JS = """<script>
-if (!window.digitsSendOnRelease) {
+# mouse or pen that went down on a canvas is released, press that canvas's own "send now" button,
+# which cancels the pending send and sends at once. A script-only component (the kind the canvas
+# is: no iframe, no extra script to fetch); its listeners are installed once per browser tab.
+SEND_ON_RELEASE_JS = """
+export default function () {
+  if (window.digitsSendOnRelease) return;
   window.digitsSendOnRelease = true;
   let sendButton = null;  // the send-now button of the canvas the pointer went down on
   document.addEventListener("pointerdown", (event) => {
@@ -48,7 +50,7 @@ if (!window.digitsSendOnRelease) {
     if (send) setTimeout(() => send.click(), 0);
   }, true);
 }
-</script>""" % SEND_BUTTON
+""" % SEND_BUTTON
 
 
 # -- the store and its versions --------------------------------------------------------------
@@ -250,7 +252,7 @@ def _canvas(stroke_width: int, key: str, width: int, height: int) -> np.ndarray 
     result = st_canvas(stroke_width=stroke_width, stroke_color="#FFFFFF", background_color="#000000",
                        width=width, height=height, drawing_mode="freedraw",
                        return_image_data=True, key=key)
-    st.html(SEND_ON_RELEASE_JS, unsafe_allow_javascript=True)
+    st.components.v2.component("digits_send_on_release", js=SEND_ON_RELEASE_JS)(key="send_on_release", height=0)
     return result.image_data
 
 

@@ -47,7 +47,7 @@ def test_the_overlay_shows_which_pixels_drove_the_prediction(open_page, canvas, 
     canvas.image = canvas_rgba(first_image_of(test_split, 7))
     app = open_page()
     assert len(image_captions(app.tabs[0])) == 1
-    app.toggle(key="explain").set_value(True).run()
+    app.button_group(key="also_show").set_value(["Which pixels drove it"]).run()
     captions = image_captions(app.tabs[0])
     assert len(captions) == 2 and captions[1].startswith("Red: pixels that made it a 7")
 
@@ -74,7 +74,7 @@ def test_compare_mode_runs_two_versions_on_the_same_drawing(open_page, canvas, t
     canvas.image = canvas_rgba(first_image_of(test_split, 3))
     app = open_page()
     assert metric_values(app.tabs[0], "Prediction") == ["3"]
-    app.toggle(key="compare").set_value(True).run()
+    app.button_group(key="also_show").set_value(["A second version"]).run()
     app.selectbox(key="compare_version").set_value(copied_default).run()
     assert metric_values(app.tabs[0], "Prediction") == ["3", "3"]
     assert {"default", copied_default} <= {m.value.strip("*") for m in app.tabs[0].markdown}

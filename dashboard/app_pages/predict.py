@@ -15,6 +15,7 @@ from digits.store import StoreError
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
 UPLOAD_TAB = "Upload a photo or scan"
 DOT_PEN_WIDTHS = 2  # a drawing spanning less than this many pen widths is a dot, not a digit
+EXPLAIN, COMPARE = "Which pixels drove it", "A second version"  # the "Also show" choices
 
 
 def show_prediction(predictor, ink, no_digit_message: str, min_ink_side: float = MIN_INK_SIDE,
@@ -47,7 +48,7 @@ def show_prediction(predictor, ink, no_digit_message: str, min_ink_side: float =
     st.html(charts.probability_bars(prediction.probabilities))
     images = [enlarged(prediction.model_input)]
     captions = ["What the model received: 28×28, MNIST-style"]
-    if st.session_state.get("explain"):
+    if EXPLAIN in (st.session_state.get("also_show") or []):
         heat = occlusion_map(predictor.probabilities, prediction.model_input, prediction.digit)
         images.append(enlarged_rgb(heat_overlay(prediction.model_input, heat)))
         captions.append(f"Red: pixels that made it {article(prediction.digit)}; blue: against (occlusion)")
@@ -106,11 +107,13 @@ except StoreError as err:
     st.error(f"This version cannot be used: {err}")
     st.stop()
 
-options = st.container(horizontal=True)
-options.toggle("Show which pixels drove the prediction", key="explain",
-               help="occlusion sensitivity: each patch of the 28×28 input is covered in turn, and the drop in "
-                    "the predicted digit's probability is painted over it")
-compare = options.toggle("Compare two versions", key="compare")
+# Pills, not toggles: the page's Digit/Number switch already loaded their script, and a first visit
+# that fetches one widget kind fewer draws the canvas sooner (BENCHMARKS.md, issue 15).
+also_show = st.pills("Also show", [EXPLAIN, COMPARE], selection_mode="multi", key="also_show",
+                     help=f"**{EXPLAIN}**: occlusion sensitivity; each patch of the 28×28 input is covered in turn, "
+                          f"and the drop in the predicted digit's probability is painted over it. **{COMPARE}**: "
+                          "the same drawing read by another version, side by side.")
+compare = COMPARE in also_show
 predictors = {version: predictor}
 if compare:
     other = version_picker("Compare with", key="compare_version", store=store, exclude=version)
