@@ -1,8 +1,9 @@
 """Serving benchmarks of issue 15, each against its baseline in the same run.
 
-  pages       first visit of every page and the server's peak RSS, this code against the code
-              before issue 15 (commit BASE_COMMIT, checked out into a temporary git worktree),
-              both on the same store: the shipped default and a freshly trained version
+  pages       first visit of every page (median of VISITS, alternating) and the server's peak
+              RSS, this code against the code before issue 15 (commit BASE_COMMIT, checked out
+              into a temporary git worktree), each on its own store: the shipped default, then
+              a freshly trained version
   store       a store of 1,000 versions against one of 1: stroke round trip in Chromium, the
               Models page's first visit, `python -m digits models`
   evaluate    `python -m digits evaluate --json` as a whole process against a ten-line Keras
@@ -172,33 +173,44 @@ def fresh_version(code_root: Path, store: Path, name: str) -> None:
 
 
 # -- first visits and memory: this code against the code before ----------------------------------------
-def page_visits() -> dict:
+VISITS = 5  # first visits of each page per code base: the median is reported
+
+
+def page_visits(visits: int = VISITS) -> dict:
+    """Both code bases served at once, each on its own store; their first visits alternate page
+    by page, so the machine's load hits both alike. Medians of `visits`, then peak RSS."""
     from playwright.sync_api import sync_playwright
 
-    results = {}
+    labels = ("base", "project")
+    times = {label: {} for label in labels}
     with tempfile.TemporaryDirectory() as scratch, sync_playwright() as playwright:
         base = Path(scratch) / "base"
         subprocess.run(["git", "worktree", "add", "--detach", str(base), BASE_COMMIT], cwd=ROOT, check=True,
                        capture_output=True)
         os.symlink(ROOT.parent / "shared", base.parent / "shared") if not (base.parent / "shared").exists() else None
+        roots, dashboards = {"base": base, "project": ROOT}, {}
         try:
-            for label, code_root in (("base", base), ("project", ROOT)):
-                store = Path(scratch) / f"store-{label}"
-                store.mkdir()
-                visits = {}
-                dashboard = Dashboard(code_root, store, playwright)
-                ready = BASE_PAGE_READY if label == "base" else PAGE_READY
-                try:
-                    for name in ("predict", "train", "evaluate", "models"):
-                        visits[name] = dashboard.first_visit(name, ready)
-                    fresh_version(code_root, store, "fresh")  # active now: the Evaluate page's default
-                    visits["evaluate (fresh version)"] = dashboard.first_visit("evaluate", ready)
-                finally:
-                    visits["peak RSS MB"] = dashboard.close()
-                results[label] = visits
+            for label in labels:
+                (Path(scratch) / f"store-{label}").mkdir()
+                dashboards[label] = Dashboard(roots[label], Path(scratch) / f"store-{label}", playwright)
+            ready = {"base": BASE_PAGE_READY, "project": PAGE_READY}
+
+            def visit_all(pages: dict[str, str]) -> None:  # shown name -> page
+                for _ in range(visits):
+                    for name, page in pages.items():
+                        for label in labels:
+                            times[label].setdefault(name, []).append(dashboards[label].first_visit(page, ready[label]))
+
+            visit_all({name: name for name in ("predict", "train", "evaluate", "models")})
+            for label in labels:  # active now: the Evaluate page's default
+                fresh_version(roots[label], Path(scratch) / f"store-{label}", "fresh")
+            visit_all({"evaluate (fresh version)": "evaluate"})
         finally:
+            for label, dashboard in dashboards.items():
+                times[label]["peak RSS MB"] = [dashboard.close()]
             subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, capture_output=True)
-    return results
+    return {label: {name: statistics.median(values) for name, values in pages.items()} | {"all": pages}
+            for label, pages in times.items()}
 
 
 # -- 1 version against 1,000 -------------------------------------------------------------------------

@@ -211,11 +211,22 @@ def reading(strip: Strip, logits: np.ndarray) -> NumberReading:
     probabilities = softmax(logits.astype(np.float64))
     path = greedy_decode(probabilities)
     confidence = float(np.prod(probabilities.max(axis=-1)))      # the best path's probability
-    centres = [(first + last + 1) / 2 * FRAME_STRIDE for _, first, last in path]   # strip columns
+    centres = _on_ink(strip, [(first + last + 1) / 2 * FRAME_STRIDE for _, first, last in path])  # strip columns
     digits = [DigitReading(digit, float(probabilities[first:last + 1, digit].max()),
                            _box(strip, centres, i))
               for i, (digit, first, last) in enumerate(path)]
     return NumberReading("".join(str(d.digit) for d in digits), confidence, digits)
+
+
+def _on_ink(strip: Strip, centres: list[float]) -> list[float]:
+    """CTC may emit a digit a frame or two beside its ink (a 1 read in the strip's first frame,
+    left of its stroke): each centre moved to the nearest column of digit ink, order kept."""
+    inked = np.flatnonzero(strip.parts.any(axis=0))
+    if not len(inked):
+        return centres
+    snapped = [c if strip.parts[:, min(int(c), STRIP_WIDTH - 1)].any() else float(inked[np.abs(inked - c).argmin()])
+               for c in centres]
+    return list(np.maximum.accumulate(snapped)) if snapped else snapped
 
 
 def _box(strip: Strip, centres: list[float], index: int) -> tuple[int, int, int, int]:
