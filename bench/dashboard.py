@@ -82,7 +82,7 @@ def measure(strokes: int = 21) -> dict:
                 rss = peak_rss_mb(server.pid)  # the Predict page needs LiteRT only
                 # The Evaluate page loads TensorFlow, the Keras model and the test set.
                 page.goto(f"{url}/evaluate")
-                page.locator(".js-plotly-plot").filter(has_text="Confusion matrix").first.wait_for(timeout=120_000)
+                page.locator('[role="figure"][aria-label="Confusion matrix"]').first.wait_for(timeout=120_000)
                 browser.close()
             rss_evaluate = peak_rss_mb(server.pid)
         finally:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -121,13 +122,18 @@ def bench_pages() -> list[dict]:
     r = page_visits()
     base, project = r["base"], r["project"]
     cmd = "python bench/run.py pages"
-    rows = [row(f"first visit of the {name} page (open to its first view shown), median of {VISITS}",
-                f"{base[name]:.1f} s (before issue 15, {BASE_COMMIT})", f"{project[name]:.1f} s",
-                f"{base[name] / project[name]:.1f}x", "<= 3 s", project[name] <= 3, cmd)
+
+    def shown(seconds: list[float]) -> str:  # the first visit (cold caches), then the later sessions'
+        return f"{seconds[0]:.1f} s; later {statistics.median(seconds[1:]):.1f} s"
+
+    rows = [row(f"first visit of the {name} page (open to its first view shown): the server's first, then the "
+                f"median of {VISITS - 1} later new sessions", f"{shown(base[name])} (before issue 15, {BASE_COMMIT})",
+                shown(project[name]), f"{base[name][0] / project[name][0]:.1f}x", "<= 3 s",
+                max(project[name][0], statistics.median(project[name][1:])) <= 3, cmd)
             for name in ("predict", "train", "evaluate", "evaluate (fresh version)", "models")]
-    rows.append(row("dashboard server peak RSS after every page", f"{base['peak RSS MB']:.0f} MB",
-                    f"{project['peak RSS MB']:.0f} MB", f"{base['peak RSS MB'] / project['peak RSS MB']:.1f}x",
-                    "<= 300 MB", project["peak RSS MB"] <= 300, cmd))
+    base_rss, project_rss = base["peak RSS MB"][0], project["peak RSS MB"][0]
+    rows.append(row("dashboard server peak RSS after every page", f"{base_rss:.0f} MB", f"{project_rss:.0f} MB",
+                    f"{base_rss / project_rss:.1f}x", "<= 300 MB", project_rss <= 300, cmd))
     return rows
 
 

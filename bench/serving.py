@@ -49,8 +49,9 @@ print((probabilities.argmax(axis=1) == labels).mean())
 PAGE_READY = {  # what shows that a page's first view is complete: every one of these shown
     "predict": ('canvas.upper-canvas',),
     "train": ('button:has-text("Start")',),
-    # The confusion matrix (Plotly, the slowest to draw) and the first tab: the misclassified images.
-    "evaluate": ('.js-plotly-plot:has-text("Confusion matrix") .main-svg', '[role="tabpanel"] [data-testid="stImage"]'),
+    # The confusion matrix (a grid of clickable cells) and the first tab: the misclassified images.
+    "evaluate": ('[role="figure"][aria-label="Confusion matrix"] [data-cell="9,4"]',
+                 '[role="tabpanel"] [data-testid="stImage"]'),
     # The versions table and the chosen version's first tab: its summary (the charts are in other tabs).
     "models": ('.digits-table table', '[data-testid="stMetric"]:has-text("Training time")'),
 }
@@ -177,8 +178,9 @@ VISITS = 5  # first visits of each page per code base: the median is reported
 
 
 def page_visits(visits: int = VISITS) -> dict:
-    """Both code bases served at once, each on its own store; their first visits alternate page
-    by page, so the machine's load hits both alike. Medians of `visits`, then peak RSS."""
+    """Both code bases served at once, each on its own store; their first visits (a new browser
+    session each) alternate page by page, so the machine's load hits both alike. Per code base
+    and page the seconds of each visit, the first on the server's cold caches; then peak RSS."""
     from playwright.sync_api import sync_playwright
 
     labels = ("base", "project")
@@ -209,8 +211,7 @@ def page_visits(visits: int = VISITS) -> dict:
             for label, dashboard in dashboards.items():
                 times[label]["peak RSS MB"] = [dashboard.close()]
             subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, capture_output=True)
-    return {label: {name: statistics.median(values) for name, values in pages.items()} | {"all": pages}
-            for label, pages in times.items()}
+    return times
 
 
 # -- 1 version against 1,000 -------------------------------------------------------------------------

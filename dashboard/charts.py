@@ -40,6 +40,51 @@ def probability_bars(probabilities: Sequence[float]) -> str:
             f'{columns}</div><div style="display:flex;gap:6px;font-size:0.85rem">{labels}</div></div>')
 
 
+BLUES = ((0.0, (247, 251, 255)), (0.25, (198, 219, 239)), (0.5, (107, 174, 214)), (0.75, (33, 113, 181)),
+         (1.0, (8, 48, 107)))  # Plotly's "Blues", the heatmap's colours
+CELL_PX = 38
+
+
+def _blue(level: float) -> str:
+    """The colour of `level` in [0, 1] on BLUES, as CSS."""
+    for (low, low_rgb), (high, high_rgb) in zip(BLUES, BLUES[1:]):
+        if level <= high:
+            mix = (level - low) / (high - low)
+            return "rgb({},{},{})".format(*(round(a + mix * (b - a)) for a, b in zip(low_rgb, high_rgb)))
+    return "rgb({},{},{})".format(*BLUES[-1][1])
+
+
+def confusion_grid(confusion: np.ndarray, highlighted: Iterable[tuple[int, int]] = FOUR_NINE_CELLS,
+                   title: str = "Confusion matrix") -> str:
+    """The confusion matrix as an HTML grid: true digit (rows) x predicted digit (columns), each
+    cell its count, coloured by log(1 + count) as `confusion_heatmap` is, the `highlighted` cells
+    outlined and named under the grid. Each cell carries `data-cell="true,predicted"` for a click
+    (`dashboard.common.clickable_cells`). The browser draws it at once, where the Plotly chart's
+    script (4.7 MB) took about a second to fetch and start on a first visit (BENCHMARKS.md)."""
+    confusion = np.asarray(confusion)
+    levels = np.log1p(confusion) / max(np.log1p(confusion.max()), 1e-9)   # [10, 10] in [0, 1]
+    highlighted = set(highlighted)
+    cell_style = (f"width:{CELL_PX}px;height:{CELL_PX}px;text-align:center;font-size:0.8rem;cursor:pointer;"
+                  "border:1px solid #fff;padding:0")
+    header = "".join(f'<th style="font-weight:400;font-size:0.85rem;width:{CELL_PX}px">{digit}</th>' for digit in DIGITS)
+    rows = []
+    for true in DIGITS:
+        cells = []
+        for predicted in DIGITS:
+            count, level = int(confusion[true, predicted]), float(levels[true, predicted])
+            outline = f";box-shadow:inset 0 0 0 3px {ACCENT}" if (true, predicted) in highlighted else ""
+            cells.append(f'<td data-cell="{true},{predicted}" title="true {true} → predicted {predicted}: '
+                         f'{count:,} images" style="{cell_style};background:{_blue(level)};'
+                         f'color:{"#fff" if level > 0.55 else "#1f2933"}{outline}">{count}</td>')
+        rows.append(f'<tr><th style="font-weight:400;font-size:0.85rem;padding-right:6px">{true}</th>{"".join(cells)}</tr>')
+    notes = " · ".join(f"{true}→{predicted}: {int(confusion[true, predicted])}" for true, predicted in highlighted)
+    return (f'<div role="figure" aria-label="{html.escape(title)}" style="font-family:inherit">'
+            f'<div style="font-weight:600;margin-bottom:0.3rem">{html.escape(title)}</div>'
+            f'<table style="border-collapse:collapse"><tr><th style="font-size:0.75rem;font-weight:400">'
+            f'true ↓ predicted →</th>{header}</tr>{"".join(rows)}</table>'
+            f'<div style="color:{ACCENT};font-size:0.85rem;margin-top:0.3rem">Outlined: {notes}</div></div>')
+
+
 def confusion_heatmap(confusion: np.ndarray, highlighted: Iterable[tuple[int, int]] = FOUR_NINE_CELLS,
                       title: str = "Confusion matrix", percent: bool = False) -> go.Figure:
     """True digit (rows) x predicted digit (columns), every cell labelled with its count, or with

@@ -256,6 +256,23 @@ def _canvas(stroke_width: int, key: str, width: int, height: int) -> np.ndarray 
     return result.image_data
 
 
+# A script-only component: HTML whose elements with data-cell="a,b" report a click to Python.
+CLICKABLE_CELLS_JS = """
+export default function ({ parentElement, data, setTriggerValue }) {
+  parentElement.innerHTML = data.html;
+  parentElement.querySelectorAll("[data-cell]").forEach((cell) => cell.addEventListener("click", () =>
+    setTriggerValue("cell", cell.dataset.cell.split(",").map(Number))));
+}
+"""
+
+
+def clickable_cells(html_text: str, key: str, on_click) -> None:
+    """Show `html_text` (its own shadow root: its styles stay inside); a click on an element with
+    data-cell="a,b" runs `on_click` before the rerun, with st.session_state[key]["cell"] == [a, b]."""
+    st.components.v2.component("digits_clickable_cells", js=CLICKABLE_CELLS_JS)(
+        key=key, data={"html": html_text}, on_cell_change=on_click)
+
+
 TABLE_STYLE = (  # borders that read on the light and the dark theme alike
     "<style>.digits-table{overflow-x:auto}.digits-table table{border-collapse:collapse;font-size:0.875rem;"
     "white-space:nowrap}.digits-table th,.digits-table td{padding:0.25rem 0.6rem;text-align:left;"

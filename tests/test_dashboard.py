@@ -3,7 +3,6 @@ real training runs in an isolated store. Only the drawing canvas is replaced (it
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
@@ -81,19 +80,25 @@ def plotly_figures(app: AppTest) -> dict[str, dict]:
     return {chart.key: json.loads(chart.proto.spec) for chart in app.get("plotly_chart")}
 
 
+def confusion_grids(app: AppTest) -> dict[str, str]:
+    """The Evaluate page's confusion matrices (HTML in a clickable-cells component), by version."""
+    return {element.proto.id.rsplit("-confusion-", 1)[-1]: json.loads(element.proto.json)["html"]
+            for element in app.get("bidi_component") if element.proto.component_name.endswith("clickable_cells")}
+
+
+def grid_counts(grid: str) -> list[list[int]]:
+    """A confusion grid's 10x10 counts, read from its cells (data-cell="true,predicted")."""
+    counts = [[None] * 10 for _ in range(10)]
+    for true, predicted, count in re.findall(r'data-cell="(\d),(\d)"[^>]*>(\d+)</td>', grid):
+        counts[int(true)][int(predicted)] = int(count)
+    return counts
+
+
 def shown_probabilities(block) -> np.ndarray:
     """The ten probabilities of the block's probability chart, read from its columns' hover texts."""
     [chart] = [html.proto.body for html in block.get("html") if "Probabilities" in html.proto.body]
     values = dict(re.findall(r'title="digit (\d): ([\d.]+)%"', chart))
     return np.array([float(values[str(digit)]) / 100 for digit in range(10)])
-
-
-def plotly_array(value) -> np.ndarray:
-    """A figure's array as sent to the browser: a list, or Plotly's base64 {bdata, dtype, shape}."""
-    if isinstance(value, dict) and "bdata" in value:
-        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-        return array.reshape([int(n) for n in str(value.get("shape", len(array))).split(",")])
-    return np.asarray(value)
 
 
 # -- Predict --------------------------------------------------------------------------------------
@@ -304,13 +309,13 @@ def test_evaluate_compares_two_versions_with_highlighted_4_9_cells_gallery_and_r
     four_nine = meta["confusion_4_9"]["4->9"] + meta["confusion_4_9"]["9->4"]
     assert f"4/9 confusion: {four_nine}**" in texts(app.info)
 
-    figures = plotly_figures(app)
-    heatmap = figures[f"confusion-{DEFAULT_VERSION}"]
-    assert plotly_array(heatmap["data"][0]["text"]).tolist() == meta["confusion"]
-    outlined = {(shape["y0"] + 0.5, shape["x0"] + 0.5) for shape in heatmap["layout"]["shapes"]}
+    grids = confusion_grids(app)
+    assert set(grids) == {DEFAULT_VERSION, copied_default}
+    grid = grids[DEFAULT_VERSION]
+    assert grid_counts(grid) == meta["confusion"]
+    outlined = {(int(t), int(p)) for t, p in re.findall(r'data-cell="(\d),(\d)"[^>]*box-shadow', grid)}
     assert outlined == {(4, 9), (9, 4)}
-    notes = [note["text"] for note in heatmap["layout"]["annotations"] if "→" in note["text"]]
-    assert f"4→9: {meta['confusion_4_9']['4->9']}" in notes and f"9→4: {meta['confusion_4_9']['9->4']}" in notes
+    assert f"4→9: {meta['confusion_4_9']['4->9']}" in grid and f"9→4: {meta['confusion_4_9']['9->4']}" in grid
 
     # Choosing a (true, predicted) pair shows those misclassified images, with probabilities.
     true, predicted = meta["top_confused"][0]["true"], meta["top_confused"][0]["predicted"]
@@ -347,7 +352,7 @@ def test_evaluate_opens_a_fresh_version_without_computing_its_variants(open_page
                                                                                    kept.evaluation, {})))
     app = open_page("evaluate", evaluate_versions=[copied_default])
     assert not app.exception and metric_values(app, "Test accuracy") == [f"{kept.evaluation.accuracy:.2%}"]
-    assert f"confusion-{copied_default}" in plotly_figures(app) and "robustness" not in plotly_figures(app)
+    assert copied_default in confusion_grids(app) and "robustness" not in plotly_figures(app)
     assert read_results(store, copied_default).variants == {}, "the variants were computed for the first view"
 
 

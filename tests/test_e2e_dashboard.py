@@ -182,7 +182,7 @@ def test_a_tiny_training_run_goes_live_and_its_version_is_listed(app_url, page, 
 
 def test_evaluate_shows_the_confusion_matrix_and_a_clicked_cell_s_images(app_url, page):
     page.goto(f"{app_url}/evaluate")
-    matrix = page.locator(".js-plotly-plot").filter(has_text="Confusion matrix").first
+    matrix = page.locator('[role="figure"][aria-label="Confusion matrix"]').first
     expect(matrix).to_be_visible()
     expect(page.get_by_text("4/9 confusion:").first).to_be_visible()
     expect(matrix).to_contain_text("4→9")
@@ -193,7 +193,7 @@ def test_evaluate_shows_the_confusion_matrix_and_a_clicked_cell_s_images(app_url
     expect(page.locator(".js-plotly-plot").filter(has_text="thick strokes").first).to_be_visible()
     wait_until_app_idle(page)
     true, predicted = 9, 4  # a click on a cell brings the images' tab back
-    cell = settled_box(page, matrix.locator(".scatterlayer .point").nth(true * 10 + predicted))  # row-major
+    cell = settled_box(page, matrix.locator(f'[data-cell="{true},{predicted}"]'))
     page.mouse.click(cell["x"] + cell["width"] / 2, cell["y"] + cell["height"] / 2)
     expect(page.get_by_text(f"test images of a {true} predicted as {predicted}")).to_be_visible()
 
@@ -221,13 +221,13 @@ def test_the_server_never_imports_tensorflow_whatever_is_visited(dashboard, page
     page.goto(f"{url}/train")
     expect(page.get_by_role("button", name="Start")).to_be_visible()
     page.goto(f"{url}/evaluate")
-    expect(page.locator(".js-plotly-plot").filter(has_text="Confusion matrix").first).to_be_visible()
+    expect(page.locator('[role="figure"][aria-label="Confusion matrix"]').first).to_be_visible()
     fresh = [version for version in e2e_store.ids() if version not in ("default", "default-number")]
     if fresh:  # the training test's version, evaluated beside the default (its results were kept at save time)
         page.locator('[data-testid="stMultiSelect"]').click()
         page.get_by_role("option", name=re.compile(re.escape(fresh[0]))).click()
         page.keyboard.press("Escape")
-        expect(page.locator(".js-plotly-plot").filter(has_text="Confusion matrix")).to_have_count(2)
+        expect(page.locator('[role="figure"][aria-label="Confusion matrix"]')).to_have_count(2)
     for tab, shown in (("Robustness", page.locator(".js-plotly-plot").filter(has_text="thick strokes")),
                        ("Your handwriting", page.get_by_text("Accuracy on each writer's held-out samples")),
                        ("Per digit", page.get_by_text("precision, recall and F1 of each digit"))):

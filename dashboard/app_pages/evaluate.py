@@ -7,8 +7,8 @@ from PIL import Image
 
 from dashboard import charts
 from dashboard.number_view import numbers_section
-from dashboard.common import (enlarged, model_store, test_set, usable_versions, variant_examples, version_label,
-                              version_results, warn_unusable)
+from dashboard.common import (clickable_cells, enlarged, model_store, test_set, usable_versions, variant_examples,
+                              version_label, version_results, warn_unusable)
 from dashboard.samples_view import show_writer_results
 from digits.data import DataError
 from digits.explain import article
@@ -25,10 +25,9 @@ SECTIONS = ["Misclassified images", "Per digit", ROBUSTNESS_SECTION, "Your handw
 
 def select_cell(version: str) -> None:
     """A click on a confusion-matrix cell picks that (true, predicted) pair for the gallery."""
-    points = st.session_state[f"confusion-{version}"].selection.points
-    if points:
-        st.session_state.gallery_true = int(points[0]["y"])
-        st.session_state.gallery_predicted = int(points[0]["x"])
+    cell = (st.session_state[f"confusion-{version}"] or {}).get("cell")
+    if cell:
+        st.session_state.gallery_true, st.session_state.gallery_predicted = int(cell[0]), int(cell[1])
         st.session_state.evaluate_section = SECTIONS[0]  # its images are in the first tab
 
 
@@ -41,8 +40,7 @@ def show_summary(version: str, evaluation, baseline: tuple[str, object] | None) 
     fours_and_nines = confusion[4].sum() + confusion[9].sum()
     st.info(f"**4/9 confusion: {confusion[4, 9] + confusion[9, 4]}** of {fours_and_nines:,} fours and nines: "
             f"{confusion[4, 9]} fours read as 9, {confusion[9, 4]} nines read as 4.")
-    st.plotly_chart(charts.confusion_heatmap(confusion), key=f"confusion-{version}", on_select=partial(
-        select_cell, version), selection_mode="points", config={"displayModeBar": False})
+    clickable_cells(charts.confusion_grid(confusion), key=f"confusion-{version}", on_click=partial(select_cell, version))
     st.caption("Click a cell to see its images below.")
 
 
