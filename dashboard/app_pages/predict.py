@@ -4,13 +4,12 @@ import numpy as np
 import streamlit as st
 
 from dashboard import charts
-from dashboard.number_view import number_mode
 from dashboard.common import (CANVAS_SIDE, ENLARGED_SIDE, draw_canvas, enlarged, enlarged_rgb, load_predictor,
                               model_store, results_csv, upload_row, uploaded_image, version_picker)
-from dashboard.samples_view import Reading, feedback_controls
-from digits.explain import TOP, article, heat_overlay, ink_digit_count, occlusion_map, top_choices
-from digits.preprocessing import MAX_FILE_BYTES, MIN_INK_SIDE, ink_map, load_image, prepare_ink, preview
 from digits.store import StoreError
+
+# Image preparation (scipy), explanations, samples and Number mode are imported where first used:
+# a first visit shows the canvas without loading them (BENCHMARKS.md, issue 15).
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
 UPLOAD_TAB = "Upload a photo or scan"
@@ -18,11 +17,17 @@ DOT_PEN_WIDTHS = 2  # a drawing spanning less than this many pen widths is a dot
 EXPLAIN, COMPARE = "Which pixels drove it", "A second version"  # the "Also show" choices
 
 
-def show_prediction(predictor, ink, no_digit_message: str, min_ink_side: float = MIN_INK_SIDE,
-                    narrow: bool = False):
+def show_prediction(predictor, ink, no_digit_message: str, min_ink_side: float = 0.0, narrow: bool = False):
     """Prepare an image's `ink` map the MNIST way, predict, and show the digit, its confidence, all
-    ten probabilities and the 28x28 input the model received; the prediction, or None."""
-    model_input = prepare_ink(ink, min_ink_side)
+    ten probabilities and the 28x28 input the model received; the prediction, or None. A drawing
+    narrower than `min_ink_side` (or the preparation's own minimum) is a dot, not a digit."""
+    if ink is None:  # nothing drawn or uploaded yet
+        st.info(no_digit_message)
+        return None
+    from digits.explain import TOP, article, heat_overlay, ink_digit_count, occlusion_map, top_choices
+    from digits.preprocessing import MIN_INK_SIDE, prepare_ink
+
+    model_input = prepare_ink(ink, max(MIN_INK_SIDE, min_ink_side))
     if model_input is None:
         st.info(no_digit_message)
         return None
@@ -56,9 +61,13 @@ def show_prediction(predictor, ink, no_digit_message: str, min_ink_side: float =
     return prediction
 
 
-def show_results(predictors: dict, image, no_digit_message: str, min_ink_side: float = MIN_INK_SIDE):
+def show_results(predictors: dict, image, no_digit_message: str, min_ink_side: float = 0.0):
     """One version's prediction, or two side by side (compare mode); the first version's prediction."""
-    ink = None if image is None else ink_map(load_image(image))  # [H, W]: read once, used for each version
+    ink = None
+    if image is not None:
+        from digits.preprocessing import ink_map, load_image
+
+        ink = ink_map(load_image(image))  # [H, W]: read once, used for each version
     if len(predictors) == 1:
         return show_prediction(next(iter(predictors.values())), ink, no_digit_message, min_ink_side)
     shown = []
@@ -72,6 +81,8 @@ def show_results(predictors: dict, image, no_digit_message: str, min_ink_side: f
 def correct_or_confirm(key: str, image, prediction, source: str) -> None:
     """The Right / Wrong, it is… controls under a shown prediction (nothing saved until pressed)."""
     if prediction is not None:
+        from dashboard.samples_view import Reading, feedback_controls
+
         feedback_controls(key, Reading(image, prediction.model_input, str(prediction.digit), prediction.confidence,
                                        version, source))
 
@@ -95,6 +106,8 @@ def clear_canvas() -> None:
 st.title("Predict")
 if st.segmented_control("Read", ["Digit", "Number"], default="Digit", key="predict_mode",
                         help="one digit (0-9), or a whole number: a postcode, an amount, a meter reading") == "Number":
+    from dashboard.number_view import number_mode
+
     number_mode()
     st.stop()
 store = model_store()
@@ -140,7 +153,7 @@ def drawing_area(predictors: dict) -> None:
     with result_column:  # sent before the controls under the canvas: the prediction first
         prediction = show_results(
             predictors, drawing, "Draw a digit (0-9) on the black canvas; the prediction follows each stroke.",
-            min_ink_side=max(MIN_INK_SIDE, DOT_PEN_WIDTHS * st.session_state.stroke_width / CANVAS_SIDE))
+            min_ink_side=DOT_PEN_WIDTHS * st.session_state.stroke_width / CANVAS_SIDE)
         correct_or_confirm("draw", drawing, prediction, "canvas")
     with canvas_column:
         st.slider("Stroke width", min_value=8, max_value=40, key="stroke_width", width=CANVAS_SIDE)
@@ -148,6 +161,8 @@ def drawing_area(predictors: dict) -> None:
 
 
 def upload_area(predictors: dict) -> None:
+    from digits.preprocessing import MAX_FILE_BYTES, preview
+
     uploads = st.file_uploader("Photos or scans of one digit each, any background", type=UPLOAD_TYPES,
                                accept_multiple_files=True,
                                help=f"PNG, JPEG, BMP, GIF or WebP, up to {MAX_FILE_BYTES / 2**20:g} MiB each; "
