@@ -66,7 +66,8 @@ def confusion_grid(confusion: np.ndarray, highlighted: Iterable[tuple[int, int]]
     highlighted = set(highlighted)
     cell_style = (f"width:{CELL_PX}px;height:{CELL_PX}px;text-align:center;font-size:0.8rem;cursor:pointer;"
                   "border:1px solid #fff;padding:0")
-    header = "".join(f'<th style="font-weight:400;font-size:0.85rem;width:{CELL_PX}px">{digit}</th>' for digit in DIGITS)
+    label_style = "font-weight:400;font-size:0.85rem"
+    header = "".join(f'<th style="{label_style};width:{CELL_PX}px">{digit}</th>' for digit in DIGITS)
     rows = []
     for true in DIGITS:
         cells = []
@@ -76,7 +77,7 @@ def confusion_grid(confusion: np.ndarray, highlighted: Iterable[tuple[int, int]]
             cells.append(f'<td data-cell="{true},{predicted}" title="true {true} → predicted {predicted}: '
                          f'{count:,} images" style="{cell_style};background:{_blue(level)};'
                          f'color:{"#fff" if level > 0.55 else "#1f2933"}{outline}">{count}</td>')
-        rows.append(f'<tr><th style="font-weight:400;font-size:0.85rem;padding-right:6px">{true}</th>{"".join(cells)}</tr>')
+        rows.append(f'<tr><th style="{label_style};padding-right:6px">{true}</th>{"".join(cells)}</tr>')
     notes = " · ".join(f"{true}→{predicted}: {int(confusion[true, predicted])}" for true, predicted in highlighted)
     return (f'<div role="figure" aria-label="{html.escape(title)}" style="font-family:inherit">'
             f'<div style="font-weight:600;margin-bottom:0.3rem">{html.escape(title)}</div>'

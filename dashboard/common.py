@@ -295,7 +295,8 @@ def html_table(rows: list[dict], columns: list[str], formats: dict[str, str] | N
 
     header = "".join(f"<th>{html.escape(column)}</th>" for column in columns)
     body = "".join("<tr>" + "".join(cell(column, row.get(column)) for column in columns) + "</tr>" for row in rows)
-    return f'{TABLE_STYLE}<div class="digits-table"><table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table></div>'
+    return (f'{TABLE_STYLE}<div class="digits-table"><table><thead><tr>{header}</tr></thead>'
+            f'<tbody>{body}</tbody></table></div>')
 
 
 def enlarged(image: np.ndarray, side: int = ENLARGED_SIDE) -> Image.Image:

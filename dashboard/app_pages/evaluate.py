@@ -40,7 +40,8 @@ def show_summary(version: str, evaluation, baseline: tuple[str, object] | None) 
     fours_and_nines = confusion[4].sum() + confusion[9].sum()
     st.info(f"**4/9 confusion: {confusion[4, 9] + confusion[9, 4]}** of {fours_and_nines:,} fours and nines: "
             f"{confusion[4, 9]} fours read as 9, {confusion[9, 4]} nines read as 4.")
-    clickable_cells(charts.confusion_grid(confusion), key=f"confusion-{version}", on_click=partial(select_cell, version))
+    clickable_cells(charts.confusion_grid(confusion), key=f"confusion-{version}",
+                    on_click=partial(select_cell, version))
     st.caption("Click a cell to see its images below.")
 
 
