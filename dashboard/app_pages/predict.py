@@ -144,7 +144,7 @@ draw_tab, upload_tab, camera_tab = st.tabs(["Draw", UPLOAD_TAB, "Camera"], key="
 @st.fragment
 def drawing_area(predictors: dict) -> None:
     """The canvas and its prediction: a stroke reruns only this fragment, not the whole page
-    (the canvas already waits 200 ms after the mouse is released before it sends)."""
+    (the canvas sends each stroke as the pen is released: `dashboard.common.SEND_ON_RELEASE_JS`)."""
     canvas_column, result_column = st.columns([1, 1], gap="large")
     with canvas_column:
         st.session_state.setdefault("canvas_generation", 0)
