@@ -281,14 +281,14 @@ TABLE_STYLE = (  # borders that read on the light and the dark theme alike
 
 
 def html_table(rows: list[dict], columns: list[str], formats: dict[str, str] | None = None) -> str:
-    """`rows` as a plain HTML table of `columns` (for st.html): None shows as an empty cell, True as
-    "yes", a number through its column's format string in `formats` ("{:,}" if none), every text
+    """`rows` as a plain HTML table of `columns` (for st.html): None shows as an empty cell, True and
+    False as "yes" and "no", a number through its column's format string in `formats` ("{:,}" if none), every text
     escaped."""
     def cell(column: str, value) -> str:
-        if value is None or value is False or value == "":
+        if value is None or value == "":
             return "<td></td>"
-        if value is True:
-            return "<td>yes</td>"
+        if isinstance(value, bool):  # before the numbers: a bool is an int
+            return f"<td>{'yes' if value else 'no'}</td>"
         if isinstance(value, (int, float)):
             return f'<td class="number">{html.escape((formats or {}).get(column, "{:,}").format(value))}</td>'
         return f"<td>{html.escape(str(value))}</td>"

@@ -221,12 +221,13 @@ def reading(strip: Strip, logits: np.ndarray) -> NumberReading:
 def _on_ink(strip: Strip, centres: list[float]) -> list[float]:
     """CTC may emit a digit a frame or two beside its ink (a 1 read in the strip's first frame,
     left of its stroke): each centre moved to the nearest column of digit ink, order kept."""
-    inked = np.flatnonzero(strip.parts.any(axis=0))
-    if not len(inked):
+    has_ink = strip.parts.any(axis=0)                     # [STRIP_WIDTH]
+    inked = np.flatnonzero(has_ink)
+    if not len(inked) or not centres:
         return centres
-    snapped = [c if strip.parts[:, min(int(c), STRIP_WIDTH - 1)].any() else float(inked[np.abs(inked - c).argmin()])
+    snapped = [c if has_ink[min(int(c), STRIP_WIDTH - 1)] else float(inked[np.abs(inked - c).argmin()])
                for c in centres]
-    return list(np.maximum.accumulate(snapped)) if snapped else snapped
+    return [float(c) for c in np.maximum.accumulate(snapped)]
 
 
 def _box(strip: Strip, centres: list[float], index: int) -> tuple[int, int, int, int]:

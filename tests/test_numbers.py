@@ -126,6 +126,20 @@ def test_a_number_drawn_dark_on_light_paper_is_read_the_same(reader):
     assert reader.read(image).number == "4500"
 
 
+def test_a_digit_emitted_beside_its_ink_is_moved_onto_it_and_boxed_apart_from_its_neighbour():
+    from digits.numbers import STRIP_HEIGHT, STRIP_WIDTH, Strip, _box, _on_ink
+
+    parts = np.zeros((STRIP_HEIGHT, STRIP_WIDTH), bool)
+    parts[4:28, 10:14] = True    # a 1
+    parts[4:28, 30:50] = True    # a 7, after an empty gap
+    strip = Strip(parts.astype(np.float32), parts, (0.0, 0.0), 1.0)
+    centres = _on_ink(strip, [2.0, 40.0])   # CTC emitted the 1 in the first frame, left of its stroke
+    assert centres == [10.0, 40.0]
+    assert _box(strip, centres, 0) == (10, 4, 4, 24) and _box(strip, centres, 1) == (30, 4, 20, 24)
+    assert _on_ink(strip, [60.0, 20.0]) == [49.0, 49.0], "order is kept"
+    assert _on_ink(strip, []) == []
+
+
 def test_each_digit_has_a_box_around_its_ink_and_a_confidence(reader):
     canvas = drawn_number("170", origin=(0.1, 0.25))
     reading = reader.read(canvas)

@@ -77,9 +77,9 @@ def test_the_versions_table_escapes_what_a_user_wrote_and_formats_numbers():
     from dashboard.common import html_table
 
     table = html_table([{"version": "v1", "note": '<img src=x onerror="alert(1)"> & co', "test accuracy": 0.99621,
-                         "training images": 55000, "active": True, "epochs": None}],
-                       ["version", "note", "test accuracy", "training images", "active", "epochs"],
+                         "training images": 55000, "active": True, "epochs": None, "augment": False}],
+                       ["version", "note", "test accuracy", "training images", "active", "epochs", "augment"],
                        formats={"test accuracy": "{:.2%}"})
     assert "<img" not in table and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; &amp; co" in table
     assert '<td class="number">99.62%</td>' in table and '<td class="number">55,000</td>' in table
-    assert "<td>yes</td><td></td></tr>" in table  # active; no epochs recorded: an empty cell, not "None"
+    assert "<td>yes</td><td></td><td>no</td></tr>" in table  # no epochs recorded: empty, not "None"
