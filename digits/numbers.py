@@ -88,7 +88,10 @@ def ink_and_factor(image: Image.Image) -> tuple[np.ndarray, float] | None:
             grey = grey * alpha + paper * (1 - alpha)
         else:
             grey = np.asarray(small.convert("L"), np.float32) / 255
-        light = float(np.median(_border(grey))) < 0.5   # dark paper: the ink is light
+        # Ink is on the side of the paper's level where the grey levels have a long tail. The
+        # border's level alone misleads under dim light (grey paper taken for dark, its ink for light).
+        low, level, high = np.percentile(grey, [1, 50, 99])
+        light = high - level > level - low              # dark paper: the ink is light
         value = grey if light else 1 - grey             # ink high, paper low
         # Strokes are far narrower than a quarter of the image's height; the light is not.
         window = max(3, min(value.shape) // 4) | 1
@@ -125,7 +128,11 @@ def _faint_digits(ink: np.ndarray, parts: np.ndarray, tallest: int) -> np.ndarra
     solid ones: blobs of faint ink as tall as a digit, no wider than one, level with the solid
     digits and holding none of them. Without these a faint first or last digit fell outside the
     strip. A printed pattern is as faint but spreads into blobs far wider than a digit."""
-    labels, count = ndimage.label((ink > FAINT) & ~ndimage.binary_dilation(parts, iterations=2),
+    faint = ink > FAINT
+    # An underline a faint digit touches would make the two one blob far wider than a digit:
+    # horizontal runs as long as a digit is tall are lines, and are not searched for digits.
+    lines = ndimage.binary_dilation(ndimage.binary_opening(faint, np.ones((1, tallest), bool)))
+    labels, count = ndimage.label(faint & ~lines & ~ndimage.binary_dilation(parts, iterations=2),
                                   structure=np.ones((3, 3)))
     rows = np.flatnonzero(parts.any(axis=1))
     top, bottom = rows[0], rows[-1] + 1

@@ -105,6 +105,16 @@ def test_photos_with_uneven_light_and_light_ink_on_dark(reader, test_split):
     assert read_right(reader, [255 - image for image in made.images], made.labels) >= FLOOR
 
 
+
+def test_dark_ink_on_grey_paper_in_dim_light(reader, test_split):
+    """Paper that comes out darker than mid-grey (coloured paper photographed in dim light) still
+    carries dark ink: the ink is where the grey levels have their long tail, not the border's opposite."""
+    style = replace(CATEGORIES["apart"], papers=("coloured",))
+    made = numbers(test_split, style=style, seed=11)
+    dim = [(image * 0.45).astype(np.uint8) for image in made.images]
+    assert read_right(reader, dim, made.labels) >= FLOOR
+
+
 def test_separators_and_marks_are_not_read_as_digits(reader, test_split):
     style = Style(digits=(4, 7), gap=(0.15, 0.5), separators=1.0, currency=1.0, slash=1.0, underline=0.5,
                   strike=0, papers=("plain",), dark_paper=0, uneven_light=0)

@@ -138,3 +138,16 @@ def test_a_faint_first_or_last_digit_stays_in_the_strip(test_split):
     solid, _ = _digits_on_paper(test_split, [1, 1, 1])
     patterned, _ = _digits_on_paper(test_split, [1, 1, 1], waves)
     assert abs(number_strip(patterned).scale - number_strip(solid).scale) < 0.1 * number_strip(solid).scale
+
+
+def test_a_faint_last_digit_touching_a_faint_underline_stays_in_the_strip(test_split):
+    """A line is not a digit, and a faint digit that touches one (a light pen's digit on a pencil
+    underline) is still a digit: the two together are far wider than one, so the line is left out
+    of the search for faint digits."""
+    picture, rights = _digits_on_paper(test_split, [1, 1, 1, 0.4])
+    bottom = 16 + int(np.flatnonzero(test_split.images[3].max(axis=1) > 0.3 * 255)[-1])  # the faint digit's foot
+    underline = picture[bottom - 2:bottom + 1, 10:rights[3] + 30]
+    picture[bottom - 2:bottom + 1, 10:rights[3] + 30] = np.minimum(underline, 255 - 0.4 * 255)
+    strip = number_strip(picture)
+    columns = np.flatnonzero(strip.parts.any(axis=0))
+    assert strip.origin[0] + (columns[-1] + 1) * strip.scale >= rights[3] - 2
