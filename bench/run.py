@@ -2,7 +2,8 @@
 
     python bench/run.py                      # everything (~6 min on 2 cores)
     python bench/run.py predict evaluate     # only some: predict, accuracy, shipped, evaluate,
-                                             # evaluate_process, dashboard, pages, store, memory
+                                             # evaluate_process, dashboard, pages, store, modes,
+                                             # memory
 
 Each benchmark runs its baseline and the project in the same run, so a ratio holds on a noisy
 machine. The table is printed and written to bench/results/latest.md (and .json).
@@ -157,6 +158,21 @@ def bench_store() -> list[dict]:
     ]
 
 
+def bench_modes() -> list[dict]:
+    import numpy as np
+
+    from bench.serving import mode_round_trips
+
+    r = mode_round_trips()
+    digit, number = np.array(r["digit"]), np.array(r["number"])
+    slower = np.median(number) / np.median(digit) - 1
+    return [row(f"stroke released to result shown, p50 ({len(number)} strokes each, alternating; "
+                f"{r['number_read_right']} numbers read right): Number mode against Digit mode",
+                f"{np.median(digit):.0f} ms (p95 {np.percentile(digit, 95):.0f} ms, Digit mode)",
+                f"{np.median(number):.0f} ms (p95 {np.percentile(number, 95):.0f} ms)", f"{slower:+.0%}",
+                "no slower than Digit mode (within 10%)", bool(slower <= 0.10), "python bench/run.py modes")]
+
+
 def bench_dashboard() -> list[dict]:
     from bench.dashboard import measure
 
@@ -190,7 +206,7 @@ def bench_memory() -> list[dict]:
 
 BENCHMARKS = {"predict": bench_predict, "accuracy": bench_accuracy, "shipped": bench_shipped,
               "evaluate": bench_evaluate, "evaluate_process": bench_evaluate_process, "dashboard": bench_dashboard,
-              "pages": bench_pages, "store": bench_store, "memory": bench_memory}
+              "pages": bench_pages, "store": bench_store, "modes": bench_modes, "memory": bench_memory}
 
 
 def markdown(rows: list[dict]) -> str:

@@ -8,6 +8,8 @@
               Models page's first visit, `python -m digits models`
   evaluate    `python -m digits evaluate --json` as a whole process against a ten-line Keras
               script (load the model, model.predict on the 10,000 test images), median of 3
+  modes       the stroke round trip of the Predict page's Number mode (wide canvas, number
+              reader) against its Digit mode, two sessions of one server, strokes alternating
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 from bench.dashboard import NO_PREDICTION_JS, PREDICTION_JS, draw, peak_rss_mb  # noqa: E402
-from dashboard_helpers import (CHROMIUM, CHROMIUM_ARGS, DIGIT_STROKES, free_port, start_server,  # noqa: E402
-                               stop_process_group, wait_until_app_idle, wait_until_healthy)
+from dashboard_helpers import (CHROMIUM, CHROMIUM_ARGS, DIGIT_STROKES, free_port, number_strokes,  # noqa: E402
+                               start_server, stop_process_group, wait_until_app_idle, wait_until_healthy)
 
 BASE_COMMIT = "ac6f4bb"  # main before issue 15: TensorFlow on the Evaluate page, no index, no fragment
 REPEATS = 3
@@ -266,3 +268,57 @@ if __name__ == "__main__":
     for name in which:
         print(name, json.dumps({"evaluate": evaluate_process, "store": store_size, "pages": page_visits}[name](),
                                indent=1), flush=True)
+
+
+# -- Number mode against Digit mode ------------------------------------------------------------------
+NUMBER_SHOWN_JS = """([text]) => {
+  const shown = document.querySelector('[data-testid="number-read"]');
+  return shown && (text === null || shown.innerText.trim() === text) && shown.innerText.trim();
+}"""
+NO_NUMBER_JS = "() => !document.querySelector('[data-testid=\"number-read\"]')"
+ONE_STROKE_DIGITS = ("0", "1", "7")   # a number of one stroke: a round trip is one send, as in Digit mode
+
+
+def number_page(dashboard: Dashboard):
+    """A Predict page in Number mode with one number drawn and read (the session warmed up)."""
+    page = dashboard.browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(dashboard.url)
+    page.get_by_text("Number", exact=True).first.click()
+    page.get_by_text("Write a number").wait_for(timeout=60_000)
+    wait_until_app_idle(page)
+    canvas = page.locator("canvas.upper-canvas")
+    draw(page, canvas, number_strokes("7"))
+    page.wait_for_function(NUMBER_SHOWN_JS, arg=[None], timeout=60_000, polling="raf")
+    return page, canvas
+
+
+def number_round_trip(page, canvas, text: str) -> tuple[float, str]:
+    """Clear, write `text`: seconds from the mouse released to the new number shown, and the number."""
+    page.get_by_role("button", name="Clear").click()
+    page.wait_for_function(NO_NUMBER_JS, timeout=30_000, polling="raf")
+    wait_until_app_idle(page)
+    released = draw(page, canvas, number_strokes(text))
+    shown = page.wait_for_function(NUMBER_SHOWN_JS, arg=[None], timeout=30_000, polling="raf")
+    return time.perf_counter() - released, shown.json_value()
+
+
+def mode_round_trips(strokes: int = 21) -> dict:
+    """One server (the shipped models), a Digit-mode and a Number-mode session; their strokes
+    alternate, so the machine's load hits both alike. Milliseconds of each round trip per mode."""
+    from playwright.sync_api import sync_playwright
+
+    trips, read_right = {"digit": [], "number": []}, 0
+    with tempfile.TemporaryDirectory() as store, sync_playwright() as playwright:
+        dashboard = Dashboard(ROOT, Path(store), playwright)
+        try:
+            digit_page, number_canvas_page = dashboard.canvas_page(), number_page(dashboard)
+            digits = list(DIGIT_STROKES)
+            for i in range(strokes):
+                trips["digit"].append(1000 * Dashboard.round_trip(*digit_page, digits[i % len(digits)]))
+                text = ONE_STROKE_DIGITS[i % len(ONE_STROKE_DIGITS)]
+                seconds, shown = number_round_trip(*number_canvas_page, text)
+                trips["number"].append(1000 * seconds)
+                read_right += int(shown == text)
+        finally:
+            dashboard.close()
+    return trips | {"number_read_right": read_right}
