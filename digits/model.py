@@ -67,6 +67,7 @@ def build_strong(name: str = "strong") -> keras.Model:
 
 
 COMMITTEE = "committee"
+NUMBER_WIDTH = 192       # features per frame in the number reader's 1-D part
 
 
 def committee_name(size: int) -> str:
@@ -91,27 +92,28 @@ def all_layers(model: keras.Model) -> list[layers.Layer]:
 
 
 def build_number() -> keras.Model:
-    """The number reader: a conv stack over the 32x256 strip of a number, then 1-D convolutions
-    along its 64 columns of frames (context of about three digits either way), and per frame the
-    logits of the ten digits and CTC's blank. No recurrence: LiteRT runs it as plain convolutions.
-    Input float32 [N, 32, 256, 1], ink = 1; output logits [N, 64, 11]."""
+    """The number reader: a conv stack over the 32x256 strip of a number (two convolutions a stage,
+    as in `build_strong`: each frame must tell a digit as well as the digit CNN does), then 1-D
+    convolutions along its 64 columns of frames (context of about three digits either way), and per
+    frame the logits of the ten digits and CTC's blank. No recurrence: LiteRT runs it as plain
+    convolutions. Input float32 [N, 32, 256, 1], ink = 1; output logits [N, 64, 11]."""
     from digits.numbers import BLANK, FRAMES, STRIP_HEIGHT, STRIP_WIDTH
 
     return keras.Sequential([
         keras.Input((STRIP_HEIGHT, STRIP_WIDTH, 1)),
-        *_conv_bn(16),                              # 32x256x16
-        layers.MaxPooling2D(2),                     # 16x128x16
-        *_conv_bn(32),                              # 16x128x32
-        layers.MaxPooling2D(2),                     # 8x64x32
-        *_conv_bn(64),                              # 8x64x64
-        layers.MaxPooling2D((2, 1)),                # 4x64x64
-        *_conv_bn(64),                              # 4x64x64
-        layers.Permute((2, 1, 3)),                  # 64x4x64: the strip's columns first
-        layers.Reshape((FRAMES, STRIP_HEIGHT // 8 * 64)),  # 64 frames x 256 features
-        layers.Dense(128, activation="relu"),
+        *_conv_bn(32),                              # 32x256x32
+        layers.MaxPooling2D(2),                     # 16x128x32
+        *_conv_bn(64), *_conv_bn(64),               # 16x128x64
+        layers.MaxPooling2D(2),                     # 8x64x64
+        *_conv_bn(128), *_conv_bn(128),             # 8x64x128
+        layers.MaxPooling2D((2, 1)),                # 4x64x128
+        *_conv_bn(128),                             # 4x64x128
+        layers.Permute((2, 1, 3)),                  # 64x4x128: the strip's columns first
+        layers.Reshape((FRAMES, STRIP_HEIGHT // 8 * 128)),  # 64 frames x 512 features
+        layers.Dense(NUMBER_WIDTH, activation="relu"),
         layers.Dropout(0.2),
-        layers.Conv1D(128, 5, padding="same", activation="relu"),                   # ±2 frames
-        layers.Conv1D(128, 5, padding="same", dilation_rate=2, activation="relu"),  # ±4 more
+        layers.Conv1D(NUMBER_WIDTH, 5, padding="same", activation="relu"),                   # ±2 frames
+        layers.Conv1D(NUMBER_WIDTH, 5, padding="same", dilation_rate=2, activation="relu"),  # ±4 more
         layers.Dense(BLANK + 1),                    # 64 x 11 logits
     ], name="number")
 

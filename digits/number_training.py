@@ -101,9 +101,9 @@ def train_numbers(run, data: Mnist) -> Path:
     _check(run.cancel)
 
     keras.utils.set_random_seed(config.seed)
-    model = build_model(config.preset)
-    if config.from_version:  # continue an earlier number version's training (personal.check_start vetted it)
-        model.set_weights(run.store.load(config.from_version).get_weights())
+    # Continue an earlier number version's training (personal.check_start vetted it) with its own
+    # network: a version made before `build_number` grew keeps its smaller one.
+    model = run.store.load(config.from_version) if config.from_version else build_model(config.preset)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate(config, len(batches)), clipnorm=5.0),
                   loss=ctc_loss)
     live = LiveLog(log, run.cancel, len(batches))
