@@ -258,6 +258,15 @@ def test_train_py_task_number_trains_a_number_version_with_live_sequence_metrics
     read = run_python("-m", "digits", "read", "--json", str(drawn))
     assert read.returncode == 0 and json.loads(read.stdout)[0]["error"] is None
 
+    # Training continues from a number version with that version's own saved network.
+    more = run_python("train.py", "--task", "number", "--from", "tiny-numbers", "--limit", "200", "--epochs", "1",
+                      "--name", "tiny-numbers-more")
+    assert more.returncode == 0, more.stderr[-2000:]
+    continued = store.info("tiny-numbers-more")
+    assert continued.task == NUMBER_TASK and not continued.broken and store.tflite("tiny-numbers-more") is not None
+    assert continued.meta["config"]["from_version"] == "tiny-numbers"
+    assert continued.meta["architecture"]["parameters"] == info.meta["architecture"]["parameters"]
+
 
 
 def copy_shipped_number(store: ModelStore, name: str, **meta_changes) -> None:
