@@ -74,8 +74,10 @@ class NumberReading:
 # -- the strip ---------------------------------------------------------------------------------
 def ink_and_factor(image: Image.Image) -> tuple[np.ndarray, float] | None:
     """float32 [H, W] ink (1 = ink) at analysis resolution, and input pixels per analysis pixel;
-    None when the image shows no ink. Paper is what the border mostly shows, in either polarity;
-    the paper's shading (uneven light) is taken out by a grey opening wider than any stroke."""
+    None when the image shows no ink. Transparent paper (a drawing layer) makes the opaque pixels
+    ink; on opaque paper the ink is dark or light, whichever side of the paper's level the grey
+    levels' long tail is on, and the paper's shading (uneven light) is taken out by a grey opening
+    wider than any stroke."""
     small = preview(image, WORK_SIDE)
     factor = image.width / small.width
     if small.mode in ("LA", "RGBA") and np.median(_border(np.asarray(small.getchannel("A")))) < 128:
