@@ -141,14 +141,17 @@ class Dashboard:
         return page, canvas
 
     @staticmethod
-    def round_trip(page, canvas, digit: int) -> float:
-        """Clear, draw `digit`: seconds from the mouse released to the new Prediction shown."""
+    def round_trip(page, canvas, strokes, shown_js: str = PREDICTION_JS, gone_js: str = NO_PREDICTION_JS
+                   ) -> tuple[float, str]:
+        """Clear, draw `strokes`: seconds from the mouse released to the new result shown (a
+        Prediction by default; `shown_js` and `gone_js` tell another result and its absence), and
+        the result shown."""
         page.get_by_role("button", name="Clear").click()
-        page.wait_for_function(NO_PREDICTION_JS, timeout=30_000, polling="raf")
+        page.wait_for_function(gone_js, timeout=30_000, polling="raf")
         wait_until_app_idle(page)
-        released = draw(page, canvas, DIGIT_STROKES[digit])
-        page.wait_for_function(PREDICTION_JS, arg=[None], timeout=30_000, polling="raf")
-        return time.perf_counter() - released
+        released = draw(page, canvas, strokes)
+        shown = page.wait_for_function(shown_js, arg=[None], timeout=30_000, polling="raf")
+        return time.perf_counter() - released, shown.json_value()
 
     def close(self) -> float:
         """Stop both; the server's peak RSS in MB."""
@@ -252,7 +255,8 @@ def store_size(strokes: int = 21) -> dict:
             digits = list(DIGIT_STROKES)
             for i in range(strokes):
                 for versions in (1, 1000):
-                    results[versions]["trips"].append(Dashboard.round_trip(*pages[versions], digits[i % len(digits)]))
+                    seconds, _ = Dashboard.round_trip(*pages[versions], DIGIT_STROKES[digits[i % len(digits)]])
+                    results[versions]["trips"].append(seconds)
         finally:
             for versions, dashboard in dashboards.items():
                 results[versions]["peak_rss_mb"] = dashboard.close()
@@ -292,16 +296,6 @@ def number_page(dashboard: Dashboard):
     return page, canvas
 
 
-def number_round_trip(page, canvas, text: str) -> tuple[float, str]:
-    """Clear, write `text`: seconds from the mouse released to the new number shown, and the number."""
-    page.get_by_role("button", name="Clear").click()
-    page.wait_for_function(NO_NUMBER_JS, timeout=30_000, polling="raf")
-    wait_until_app_idle(page)
-    released = draw(page, canvas, number_strokes(text))
-    shown = page.wait_for_function(NUMBER_SHOWN_JS, arg=[None], timeout=30_000, polling="raf")
-    return time.perf_counter() - released, shown.json_value()
-
-
 def mode_round_trips(strokes: int = 21) -> dict:
     """One server (the shipped models), a Digit-mode and a Number-mode session; their strokes
     alternate, so the machine's load hits both alike. Milliseconds of each round trip per mode."""
@@ -314,9 +308,11 @@ def mode_round_trips(strokes: int = 21) -> dict:
             digit_page, number_canvas_page = dashboard.canvas_page(), number_page(dashboard)
             digits = list(DIGIT_STROKES)
             for i in range(strokes):
-                trips["digit"].append(1000 * Dashboard.round_trip(*digit_page, digits[i % len(digits)]))
+                seconds, _ = Dashboard.round_trip(*digit_page, DIGIT_STROKES[digits[i % len(digits)]])
+                trips["digit"].append(1000 * seconds)
                 text = ONE_STROKE_DIGITS[i % len(ONE_STROKE_DIGITS)]
-                seconds, shown = number_round_trip(*number_canvas_page, text)
+                seconds, shown = Dashboard.round_trip(*number_canvas_page, number_strokes(text), NUMBER_SHOWN_JS,
+                                                      NO_NUMBER_JS)
                 trips["number"].append(1000 * seconds)
                 read_right += int(shown == text)
         finally:
