@@ -33,6 +33,7 @@ WORK_SIDE = 448                       # analysis resolution: larger images are r
 MIN_CONTRAST = 0.15                   # ink must differ from the paper by this much (of full range)
 SOLID = 0.5                           # of the ink's peak: where the pen clearly was
 MARGIN = 0.15                         # of the number's height, kept around it in the strip
+CONTEXT = 1.2                         # of its height: paper kept either side where the strip has room
 MIN_PART = 0.3                        # a blob lower than this fraction of the tallest is a mark, not a digit
 FAINT = 0.2                           # of the ink's peak: faint ink, part of a digit only if digit-shaped
 FAINT_HEIGHT = 0.6                    # a faint blob this tall (of the tallest solid blob) may be a faint digit
@@ -162,6 +163,11 @@ def number_strip(source) -> Strip | None:
     margin = MARGIN * height
     top, bottom = rows[0] - margin, rows[-1] + 1 + margin
     left, right = cols[0] - margin, cols[-1] + 1 + margin
+    # A number shorter than the strip leaves room: up to CONTEXT digit heights of the paper either
+    # side go in, so a first or last digit too faint to be found as one is still there to be read.
+    spare = (bottom - top) / STRIP_HEIGHT * STRIP_WIDTH - (right - left)
+    extra = float(np.clip(spare / 2, 0, CONTEXT * height))
+    left, right = left - extra, right + extra
     # Scale so the number's height (with its margins) fills the strip, narrower when too long.
     scale = max((bottom - top) / STRIP_HEIGHT, (right - left) / STRIP_WIDTH)   # analysis px per strip px
     width = min(STRIP_WIDTH, max(1, round((right - left) / scale)))
@@ -231,7 +237,7 @@ def reading(strip: Strip, logits: np.ndarray) -> NumberReading:
 def _on_ink(strip: Strip, centres: list[float]) -> list[float]:
     """CTC may emit a digit a frame or two beside its ink (a 1 read in the strip's first frame,
     left of its stroke): each centre moved to the nearest column of digit ink, order kept."""
-    has_ink = strip.parts.any(axis=0)                     # [STRIP_WIDTH]
+    has_ink = strip.parts.any(axis=0) | (strip.ink > FAINT).any(axis=0)   # [STRIP_WIDTH]: faint digits too
     inked = np.flatnonzero(has_ink)
     if not len(inked) or not centres:
         return centres
@@ -252,7 +258,7 @@ def _box(strip: Strip, centres: list[float], index: int) -> tuple[int, int, int,
     centre = centres[index]
     left = cut(centres[index - 1], centre) if index > 0 else 0
     right = cut(centre, centres[index + 1]) if index + 1 < len(centres) else STRIP_WIDTH
-    for source in (strip.parts, strip.ink > SOLID):  # the digit's blobs; failing those, any ink
+    for source in (strip.parts, strip.ink > SOLID, strip.ink > FAINT):  # its blobs; failing those, any ink
         region = source[:, left:right]
         rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
         if len(cols):

@@ -140,6 +140,25 @@ def test_a_faint_first_or_last_digit_stays_in_the_strip(test_split):
     assert abs(number_strip(patterned).scale - number_strip(solid).scale) < 0.1 * number_strip(solid).scale
 
 
+def test_a_digit_too_faint_to_be_found_is_still_in_the_strip(test_split):
+    """A first or last digit at a fifth of the pen's contrast is not found as a digit, but a short
+    number's strip keeps some paper either side, so the network still sees it."""
+    for strengths, faint in (([1, 1, 1, 0.2], 3), ([0.2, 1, 1, 1], 0)):
+        picture, rights = _digits_on_paper(test_split, strengths)
+        strip = number_strip(picture)
+        column = int((rights[faint] - 8 - strip.origin[0]) / strip.scale)   # inside the faint digit
+        assert 0 <= column < STRIP_WIDTH
+        assert strip.ink[:, max(0, column - 4):column + 1].max() > 0.1
+
+
+def test_the_paper_either_side_never_makes_the_digits_smaller(test_split):
+    """The paper kept either side takes only the strip's spare room: one digit and six of the
+    same digit are scaled alike."""
+    one, _ = _digits_on_paper(test_split, [1])
+    six = np.hstack([one[:, :20]] + [one[:, 20:50]] * 6 + [one[:, 50:]])
+    assert number_strip(six).scale == pytest.approx(number_strip(one).scale, rel=0.02)
+
+
 def test_a_faint_last_digit_touching_a_faint_underline_stays_in_the_strip(test_split):
     """A line is not a digit, and a faint digit that touches one (a light pen's digit on a pencil
     underline) is still a digit: the two together are far wider than one, so the line is left out
