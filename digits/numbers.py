@@ -36,6 +36,7 @@ MARGIN = 0.15                         # of the number's height, kept around it i
 CONTEXT = 1.2                         # of its height: paper kept either side where the strip has room
 MIN_PART = 0.3                        # a blob lower than this fraction of the tallest is a mark, not a digit
 FAINT = 0.2                           # of the ink's peak: faint ink, part of a digit only if digit-shaped
+TRACE = 0.1                           # of the ink's peak: a trace of ink, what a digit found nowhere else is boxed by
 FAINT_HEIGHT = 0.6                    # a faint blob this tall (of the tallest solid blob) may be a faint digit
 MAX_WIDTH = 1.5                       # ... if at most this wide (of the tallest): wider is a pattern or a line
 
@@ -236,8 +237,9 @@ def reading(strip: Strip, logits: np.ndarray) -> NumberReading:
 
 def _on_ink(strip: Strip, centres: list[float]) -> list[float]:
     """CTC may emit a digit a frame or two beside its ink (a 1 read in the strip's first frame,
-    left of its stroke): each centre moved to the nearest column of digit ink, order kept."""
-    has_ink = strip.parts.any(axis=0) | (strip.ink > FAINT).any(axis=0)   # [STRIP_WIDTH]: faint digits too
+    left of its stroke): each centre moved to the nearest column of ink, order kept. Traces of ink
+    count, or a digit too faint to be found as one would be moved onto its neighbour."""
+    has_ink = strip.parts.any(axis=0) | (strip.ink > TRACE).any(axis=0)   # [STRIP_WIDTH]
     inked = np.flatnonzero(has_ink)
     if not len(inked) or not centres:
         return centres
@@ -258,7 +260,7 @@ def _box(strip: Strip, centres: list[float], index: int) -> tuple[int, int, int,
     centre = centres[index]
     left = cut(centres[index - 1], centre) if index > 0 else 0
     right = cut(centre, centres[index + 1]) if index + 1 < len(centres) else STRIP_WIDTH
-    for source in (strip.parts, strip.ink > SOLID, strip.ink > FAINT):  # its blobs; failing those, any ink
+    for source in (strip.parts, strip.ink > SOLID, strip.ink > TRACE):  # its blobs; failing those, any ink
         region = source[:, left:right]
         rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
         if len(cols):

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from conftest import run_python
-from dashboard_helpers import drawn_number
+from dashboard_helpers import digits_on_paper, drawn_number
 from digits.data import load_test
 from digits.numbers import NumberReading, number_reader, read_number
 from digits.store import DEFAULT_NUMBER_VERSION, NUMBER_TASK, ModelStore, StoreError
@@ -167,6 +167,17 @@ def test_each_digit_has_a_box_around_its_ink_and_a_confidence(reader):
         assert inside > 0.6 * ink[:, max(0, x - 5):x + w + 5].sum()  # the box holds the digit's ink
         assert 0.4 * 250 < h < 0.8 * 250                              # a digit 0.6 of the canvas tall
     assert reading.digits[0].box[2] < reading.digits[2].box[2]        # a 1 is narrower than a 0
+
+
+def test_a_digit_too_faint_to_be_found_is_read_and_boxed_where_it_is(reader, test_split):
+    """A first or last digit at a fifth of the pen's contrast: read, and boxed around its own
+    faint ink, not moved onto its solid neighbour's."""
+    for strengths, faint in (([1, 1, 1, 0.2], 3), ([0.2, 1, 1, 1], 0)):
+        picture, rights = digits_on_paper(test_split, strengths)
+        reading = reader.read(picture)
+        assert reading.number == "".join(str(d) for d in test_split.labels[:4])
+        x, _, w, _ = reading.digits[faint].box
+        assert rights[faint] - 28 <= x and x + w <= rights[faint] + 2 and w >= 8
 
 
 def test_an_empty_canvas_and_a_blank_page_read_as_no_number(reader):

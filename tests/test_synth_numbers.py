@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dashboard_helpers import digits_on_paper
 from digits.data import load_test
 from digits.number_evaluation import (TEST_SEED, VALIDATION_SEED, digit_errors, edit_distance, numbers_for_test,
                                       numbers_for_validation)
@@ -105,25 +106,11 @@ def test_edit_distance_and_digit_error_rate():
     assert digit_errors(["123", "45"], ["123", ""]) == pytest.approx(2 / 5)
 
 
-def _digits_on_paper(test_split, strengths: list[float], texture: np.ndarray | None = None) -> tuple[np.ndarray, list[int]]:
-    """MNIST test digits side by side, dark on white paper (a printed `texture` under them), each
-    drawn at its strength of full ink; returns the picture and each digit's right edge."""
-    digits = [test_split.images[i].astype(np.float32) / 255 for i in range(len(strengths))]
-    ink = np.zeros((60, 40 + 30 * len(digits)), np.float32)
-    rights = []
-    for i, (digit, strength) in enumerate(zip(digits, strengths)):
-        x = 20 + 30 * i
-        ink[16:44, x:x + 28] = np.maximum(ink[16:44, x:x + 28], digit * strength)
-        rights.append(x + int(np.flatnonzero(digit.max(axis=0) > 0.3)[-1]) + 1)
-    paper = 255 - (0 if texture is None else texture[:ink.shape[0], :ink.shape[1]])
-    return np.clip(paper * (1 - ink), 0, 255).astype(np.uint8), rights
-
-
 def test_a_faint_first_or_last_digit_stays_in_the_strip(test_split):
     """A digit written fainter than the rest (a light pen, a pen running dry) is in the strip the
     network reads, at either end; a faint printed pattern under the number does not widen it."""
     for strengths, faint in (([1, 1, 1, 0.4], 3), ([0.4, 1, 1, 1], 0)):
-        picture, rights = _digits_on_paper(test_split, strengths)
+        picture, rights = digits_on_paper(test_split, strengths)
         strip = number_strip(picture)
         columns = np.flatnonzero(strip.parts.any(axis=0))          # the digits the strip's boxes see
         right_edge = strip.origin[0] + (columns[-1] + 1) * strip.scale
@@ -135,8 +122,8 @@ def test_a_faint_first_or_last_digit_stays_in_the_strip(test_split):
         assert strip.ink[:, columns[-1] - 2:columns[-1] + 1].max() > 0.3
     y, x = np.mgrid[0:60, 0:400]
     waves = (np.cos(2 * np.pi * (y + 3 * np.sin(x / 6)) / 4) ** 8 * 90).astype(np.float32)  # guilloché-like
-    solid, _ = _digits_on_paper(test_split, [1, 1, 1])
-    patterned, _ = _digits_on_paper(test_split, [1, 1, 1], waves)
+    solid, _ = digits_on_paper(test_split, [1, 1, 1])
+    patterned, _ = digits_on_paper(test_split, [1, 1, 1], waves)
     assert abs(number_strip(patterned).scale - number_strip(solid).scale) < 0.1 * number_strip(solid).scale
 
 
@@ -144,7 +131,7 @@ def test_a_digit_too_faint_to_be_found_is_still_in_the_strip(test_split):
     """A first or last digit at a fifth of the pen's contrast is not found as a digit, but a short
     number's strip keeps some paper either side, so the network still sees it."""
     for strengths, faint in (([1, 1, 1, 0.2], 3), ([0.2, 1, 1, 1], 0)):
-        picture, rights = _digits_on_paper(test_split, strengths)
+        picture, rights = digits_on_paper(test_split, strengths)
         strip = number_strip(picture)
         column = int((rights[faint] - 8 - strip.origin[0]) / strip.scale)   # inside the faint digit
         assert 0 <= column < STRIP_WIDTH
@@ -154,7 +141,7 @@ def test_a_digit_too_faint_to_be_found_is_still_in_the_strip(test_split):
 def test_the_paper_either_side_never_makes_the_digits_smaller(test_split):
     """The paper kept either side takes only the strip's spare room: one digit and six of the
     same digit are scaled alike."""
-    one, _ = _digits_on_paper(test_split, [1])
+    one, _ = digits_on_paper(test_split, [1])
     six = np.hstack([one[:, :20]] + [one[:, 20:50]] * 6 + [one[:, 50:]])
     assert number_strip(six).scale == pytest.approx(number_strip(one).scale, rel=0.02)
 
@@ -163,7 +150,7 @@ def test_a_faint_last_digit_touching_a_faint_underline_stays_in_the_strip(test_s
     """A line is not a digit, and a faint digit that touches one (a light pen's digit on a pencil
     underline) is still a digit: the two together are far wider than one, so the line is left out
     of the search for faint digits."""
-    picture, rights = _digits_on_paper(test_split, [1, 1, 1, 0.4])
+    picture, rights = digits_on_paper(test_split, [1, 1, 1, 0.4])
     bottom = 16 + int(np.flatnonzero(test_split.images[3].max(axis=1) > 0.3 * 255)[-1])  # the faint digit's foot
     underline = picture[bottom - 2:bottom + 1, 10:rights[3] + 30]
     picture[bottom - 2:bottom + 1, 10:rights[3] + 30] = np.minimum(underline, 255 - 0.4 * 255)
