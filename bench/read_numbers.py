@@ -7,7 +7,9 @@
 
 Accuracy: sequence accuracy (the whole number exactly) on synthetic 5-digit test numbers written
 from MNIST *test* digits (digits.synth_numbers), per category: apart, touching/overlapping,
-separators, patterned paper with separators and an underline, and long numbers (9-12 digits).
+separators, patterned paper with separators and an underline, and long numbers (9-12 digits), by
+the reader as served (the number network with the digit model's second opinion on digits written
+apart) and by the network alone.
 `--split validation` writes them from the validation slice of MNIST's training images instead
 (the figures to choose between readers by). The naive reader: threshold the
 ink, label connected blobs, drop specks, classify each blob left to right with the shipped digit
@@ -98,22 +100,23 @@ def main() -> None:
     numbers_for = numbers_for_test if args.split == "test" else numbers_for_validation
     store = ModelStore()
     reader, predictor = number_reader(store, args.model), version_predictor(store)
-    results = {"split": args.split, "model": args.model or store.active(NUMBER_TASK), "count_per_category": args.count,
-               "categories": {}}
+    network = number_reader(store, args.model, second_opinion=False)
+    results = {"split": args.split, "model": args.model or store.active(NUMBER_TASK),
+               "second_opinion": reader.digit_version, "count_per_category": args.count, "categories": {}}
     for category in CATEGORIES:
         numbers = numbers_for(category, args.count)
-        reads = [reader.read(image).number for image in numbers.images]
-        naive = [naive_read(image, predictor) for image in numbers.images]
-        results["categories"][category] = {
-            "reader": float(np.mean([r == t for r, t in zip(reads, numbers.labels)])),
-            "naive": float(np.mean([r == t for r, t in zip(naive, numbers.labels)]))}
-        print(f"{category:>11}: reader {results['categories'][category]['reader']:.2%}  "
-              f"naive {results['categories'][category]['naive']:.2%}", flush=True)
+        reads = {"reader": reader.numbers(numbers.images), "network_alone": network.numbers(numbers.images),
+                 "naive": [naive_read(image, predictor) for image in numbers.images]}
+        results["categories"][category] = {name: float(np.mean([r == t for r, t in zip(read, numbers.labels)]))
+                                           for name, read in reads.items()}
+        print(f"{category:>11}: " + "  ".join(f"{name} {accuracy:.2%}" for name, accuracy
+                                              in results["categories"][category].items()), flush=True)
     canvas = canvas_number(numbers_for_test("apart", 1))
     results["read_ms_p50"] = {"reader": median_ms(lambda: reader.read(canvas), args.calls),
+                              "network_alone": median_ms(lambda: network.read(canvas), args.calls),
                               "naive": median_ms(lambda: naive_read(canvas, predictor), args.calls)}
-    print(f"read one 900x250 canvas, p50: reader {results['read_ms_p50']['reader']:.1f} ms, "
-          f"naive {results['read_ms_p50']['naive']:.1f} ms")
+    print("read one 900x250 canvas, p50: " + ", ".join(f"{name} {ms:.1f} ms"
+                                                        for name, ms in results["read_ms_p50"].items()))
     name = "read_numbers.json" if args.split == "test" else "read_numbers_validation.json"
     (RESULTS / name).write_text(json.dumps(results, indent=2) + "\n")
 

@@ -182,13 +182,20 @@ def _version_key(store: ModelStore, version: str) -> tuple[str, float, float]:
 
 
 def load_number_reader(version: str):
-    """The `digits.numbers.NumberReader` of a number version (its model.tflite through LiteRT)."""
+    """The `digits.numbers.NumberReader` of a number version (its model.tflite through LiteRT),
+    with the active digit version's second opinion."""
     store = model_store()
-    return _cached_number_reader(*_version_key(store, version), version, store)
+    return _cached_number_reader(*_number_reader_key(store, version), version, store)
+
+
+def _number_reader_key(store: ModelStore, version: str) -> tuple:
+    """The number version's cache key and the active digit version's: a new reader when either changes."""
+    return _version_key(store, version) + _version_key(store, store.active())
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the number model…")
-def _cached_number_reader(version_dir: str, stamp: float, meta_stamp: float, version: str, _store: ModelStore):
+def _cached_number_reader(version_dir: str, stamp: float, meta_stamp: float, digit_dir: str, digit_stamp: float,
+                          digit_meta_stamp: float, version: str, _store: ModelStore):
     from digits.numbers import number_reader
 
     return number_reader(_store, version)
@@ -205,16 +212,15 @@ def number_test_set(count: int) -> dict:
 def number_results(version: str, count: int) -> dict:
     """{category: digits.number_evaluation.CategoryResult} of a number version on the test numbers."""
     store = model_store()
-    return _cached_number_results(*_version_key(store, version), version, count, store)
+    return _cached_number_results(_number_reader_key(store, version), version, count, store)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _cached_number_results(version_dir: str, stamp: float, meta_stamp: float, version: str, count: int,
-                           _store: ModelStore) -> dict:
+def _cached_number_results(key: tuple, version: str, count: int, _store: ModelStore) -> dict:
     from digits.number_evaluation import read_categories
 
-    reader = _cached_number_reader(version_dir, stamp, meta_stamp, version, _store)
-    return read_categories(reader.logits_batch, number_test_set(count))
+    reader = _cached_number_reader(*key, version, _store)
+    return read_categories(reader.numbers, number_test_set(count))
 
 
 # -- widgets and images ----------------------------------------------------------------------

@@ -57,8 +57,15 @@ def show_reading(reader, image: Image.Image | np.ndarray | None, empty_message: 
     if unsure:
         st.warning("Low confidence for " + ", ".join(unsure) + ": check these digits (boxed in orange).")
     st.image(annotated(picture, reading), caption=f"{len(reading.digits)} digits read; each box with its digit "
-             "and confidence")
+             "and confidence" + second_opinion_note(reader))
     feedback_controls(key, Reading(image, None, reading.number, reading.confidence, version, source), number=True)
+
+
+def second_opinion_note(reader) -> str:
+    if reader.digit_version is None:
+        return ". Read by the number model alone (the active digit model is not usable)."
+    return (f". Where the digits stand apart, one the number model is unsure of is also read by the digit "
+            f"model `{reader.digit_version}`.")
 
 
 def clear_wide_canvas() -> None:
@@ -106,8 +113,9 @@ def numbers_section() -> None:
     except StoreError as err:
         st.error(f"Cannot evaluate `{version}`: {err}")
         return
-    st.caption(f"{NUMBERS_PER_CATEGORY} numbers per category, written from MNIST *test* digits only. Sequence "
-               "accuracy: the whole number read exactly. Per-digit accuracy: 1 - edit distance / digits.")
+    st.caption(f"{NUMBERS_PER_CATEGORY} numbers per category, written from MNIST *test* digits only, read as the "
+               "Predict page reads them. Sequence accuracy: the whole number read exactly. Per-digit accuracy: "
+               "1 - edit distance / digits" + second_opinion_note(load_number_reader(version)))
     st.dataframe([{"category": CATEGORY_LABELS[c], "sequence accuracy": r.sequence_accuracy,
                    "per-digit accuracy": 1 - r.digit_error_rate, "misread": len(r.misread())}
                   for c, r in results.items()], hide_index=True,

@@ -201,7 +201,7 @@ def _evaluate_numbers(args, store: ModelStore, version: str) -> int:
 
     with quiet_native_logs(args.verbose):  # LiteRT announces its XNNPACK delegate
         reader = number_reader(store, version)
-    results = read_categories(reader.logits_batch, test_set_by_category(EVALUATION_NUMBERS, args.data_dir))
+    results = read_categories(reader.numbers, test_set_by_category(EVALUATION_NUMBERS, args.data_dir))
     if args.json:
         print(json.dumps({"version": version, "task": NUMBER_TASK,
                           "categories": {c: r.summary() for c, r in results.items()}}, indent=2))

@@ -86,17 +86,25 @@ class CategoryResult:
                 "digit_error_rate": round(self.digit_error_rate, 6)}
 
 
-def read_categories(logits: Callable[[np.ndarray], np.ndarray],
-                    categories: dict[str, Numbers]) -> dict[str, CategoryResult]:
-    """Each category's numbers read by `logits` (strips float32 [N, 32, 256] -> [N, 64, 11])."""
-    return {category: CategoryResult(category, numbers.labels, decode_batch(logits(strips(numbers.images))))
+Read = Callable[[list], list[str]]   # images -> the numbers they show
+
+
+def read_categories(read: Read, categories: dict[str, Numbers]) -> dict[str, CategoryResult]:
+    """Each category's numbers as `read` reads them (a `NumberReader`'s `numbers`, as served, or
+    its `network_numbers`; `network_reads` for a Keras model)."""
+    return {category: CategoryResult(category, numbers.labels, read(numbers.images))
             for category, numbers in categories.items()}
 
 
-def evaluate_numbers(logits: Callable[[np.ndarray], np.ndarray], categories: dict[str, Numbers]) -> dict:
+def network_reads(logits: Callable[[np.ndarray], np.ndarray]) -> Read:
+    """A `read` from a network's logits (strips float32 [N, 32, 256] -> [N, 64, 11]): CTC alone."""
+    return lambda images: decode_batch(logits(strips(images)))
+
+
+def evaluate_numbers(read: Read, categories: dict[str, Numbers]) -> dict:
     """The JSON-ready report kept in a number version's meta.json: `accuracy` is the sequence
     accuracy on the mixed category, each category's figures under `categories`."""
-    results = read_categories(logits, categories)
+    results = read_categories(read, categories)
     mixed = results.get("mixed") or next(iter(results.values()))
     return {"accuracy": round(mixed.sequence_accuracy, 6), "digit_error_rate": round(mixed.digit_error_rate, 6),
             "categories": {category: result.summary() for category, result in results.items()}}

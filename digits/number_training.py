@@ -18,7 +18,7 @@ import numpy as np
 
 from digits.data import Mnist, Split
 from digits.model import build_model
-from digits.number_evaluation import (EVALUATION_NUMBERS, MAX_DIGITS, digit_errors, evaluate_numbers,
+from digits.number_evaluation import (EVALUATION_NUMBERS, MAX_DIGITS, digit_errors, evaluate_numbers, network_reads,
                                       test_set_by_category)
 from digits.numbers import BLANK, FRAMES, decode_batch, strips
 from digits.predict import to_tflite
@@ -114,7 +114,7 @@ def train_numbers(run, data: Mnist) -> Path:
     train_seconds = time.time() - started
 
     log.emit("evaluating")
-    report = evaluate_numbers(lambda x: model.predict(x[..., None], batch_size=250, verbose=0),
+    report = evaluate_numbers(network_reads(lambda x: model.predict(x[..., None], batch_size=250, verbose=0)),
                               test_set_by_category(test_numbers))
     meta = {
         "id": run.run_id,

@@ -9,6 +9,12 @@ each of them in training (`digits.synth_numbers`). Each digit's box comes from w
 it: the strip's inked columns are split between neighbouring digits at the emptiest column, and
 the box is the ink in that stretch, mapped back to the input's pixels.
 
+A second opinion (`second_opinion`): where the number also falls apart into one blob of ink per
+digit, in the places CTC put them (digits written apart), a digit CTC is unsure of is read by the
+digit model as well, and the two beliefs are combined. The digit model reads a lone digit better
+than the sequence network; where the blobs and CTC disagree (touching digits, a separator that
+touches a digit) CTC's reading stands alone.
+
 Serving runs the version's `model.tflite` through LiteRT: reading a number imports no TensorFlow.
 Errors: an unusable image raises `digits.preprocessing.ImageError`, as `prepare` does.
 """
@@ -16,6 +22,7 @@ Errors: an unusable image raises `digits.preprocessing.ImageError`, as `prepare`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -23,7 +30,7 @@ from scipy import ndimage
 
 from digits.data import NUM_CLASSES
 from digits.predict import LOW_CONFIDENCE  # digits below it are flagged as unsure, as single digits are
-from digits.preprocessing import load_image, preview
+from digits.preprocessing import load_image, prepare_ink, preview
 
 STRIP_HEIGHT, STRIP_WIDTH = 32, 256   # the network's input, float32 [32, 256], ink = 1
 FRAME_STRIDE = 4                      # strip columns per output frame
@@ -39,6 +46,7 @@ FAINT = 0.2                           # of the ink's peak: faint ink, part of a 
 TRACE = 0.1                           # of the ink's peak: a trace of ink, what a digit found nowhere else is boxed by
 FAINT_HEIGHT = 0.6                    # a faint blob this tall (of the tallest solid blob) may be a faint digit
 MAX_WIDTH = 1.5                       # ... if at most this wide (of the tallest): wider is a pattern or a line
+SECOND_OPINION = 0.9                  # a digit CTC gives less than this is also read by the digit model
 
 
 @dataclass(frozen=True)
@@ -223,16 +231,87 @@ def decode_batch(logits: np.ndarray) -> list[str]:
     return ["".join(str(d) for d, _, _ in greedy_decode(row)) for row in logits]
 
 
-def reading(strip: Strip, logits: np.ndarray) -> NumberReading:
-    """The number, its confidence, and each digit's confidence and box from one strip's logits [FRAMES, 11]."""
+DigitModel = Callable[[np.ndarray], np.ndarray]   # fields float32 [N, 28, 28] -> probabilities [N, 10]
+
+
+def reading(strip: Strip, logits: np.ndarray, digit_model: DigitModel | None = None) -> NumberReading:
+    """The number, its confidence, and each digit's confidence and box from one strip's logits
+    [FRAMES, 11]; with a `digit_model`, its second opinion on the digits CTC is unsure of.
+    The number's confidence is CTC's best path's probability, a re-read digit counted at the
+    joint belief in what was read instead of CTC's, and at most its least sure digit's."""
     probabilities = softmax(logits.astype(np.float64))
     path = greedy_decode(probabilities)
     confidence = float(np.prod(probabilities.max(axis=-1)))      # the best path's probability
     centres = _on_ink(strip, [(first + last + 1) / 2 * FRAME_STRIDE for _, first, last in path])  # strip columns
-    digits = [DigitReading(digit, float(probabilities[first:last + 1, digit].max()),
-                           _box(strip, centres, i))
-              for i, (digit, first, last) in enumerate(path)]
-    return NumberReading("".join(str(d.digit) for d in digits), confidence, digits)
+    bounds = _bounds(strip, centres)
+    read = [(digit, float(probabilities[first:last + 1, digit].max())) for digit, first, last in path]
+    if digit_model is not None and path:
+        for i, (digit, belief) in second_opinion(strip, probabilities, path, bounds, digit_model).items():
+            confidence *= belief[digit] / _ctc_belief(probabilities, path[i])[path[i][0]]
+            read[i] = (digit, float(belief[digit]))
+    digits = [DigitReading(digit, sure, _box(strip, bounds[i], bounds[i + 1], centres[i]))
+              for i, (digit, sure) in enumerate(read)]
+    # A number is no surer than its least sure digit (a re-read digit's belief can be the lower).
+    return NumberReading("".join(str(d.digit) for d in digits), min([1.0, confidence] + [d.confidence for d in digits]),
+                         digits)
+
+
+def _ctc_belief(probabilities: np.ndarray, emitted: tuple[int, int, int]) -> np.ndarray:
+    """float64 [10]: what CTC believes a digit it emitted is, from the frames it was emitted in."""
+    _, first, last = emitted
+    belief = probabilities[first:last + 1, :BLANK].sum(axis=0)
+    return belief / belief.sum()
+
+
+def second_opinion(strip: Strip, probabilities: np.ndarray, path: list[tuple[int, int, int]],
+                   bounds: list[int], digit_model: DigitModel) -> dict[int, tuple[int, np.ndarray]]:
+    """{index in path: (digit, joint belief [10])} for each digit CTC gives less than SECOND_OPINION,
+    read again by the digit model and the two beliefs combined (their geometric mean). Only where
+    the ink's blobs agree with CTC: one blob per digit, each in its digit's stretch of the strip
+    (`bounds`). Elsewhere a blob is part of two digits or of none, and the digit model would be
+    shown half a digit or a digit and a half: it is not asked."""
+    unsure = [i for i, emitted in enumerate(path) if _ctc_belief(probabilities, emitted).max() < SECOND_OPINION]
+    if not unsure:
+        return {}
+    blobs = _blobs(strip)
+    if len(blobs) != len(path) or not all(bounds[i] <= centre < bounds[i + 1] for i, (_, centre) in enumerate(blobs)):
+        return {}
+    fields = [prepare_ink(np.where(ndimage.binary_dilation(blobs[i][0]), strip.ink, 0), min_ink_side=0)
+              for i in unsure]                             # each [28, 28], MNIST-style, as a single digit
+    if any(field is None for field in fields):
+        return {}
+    opinions = digit_model(np.stack(fields))               # [U, 10]
+    joint = {}
+    for i, opinion in zip(unsure, opinions):
+        belief = np.sqrt(_ctc_belief(probabilities, path[i]) * opinion.astype(np.float64))
+        belief /= belief.sum()
+        joint[i] = (int(belief.argmax()), belief)
+    return joint
+
+
+def _blobs(strip: Strip) -> list[tuple[np.ndarray, float]]:
+    """The number segmented the classic way, left to right, as (bool mask [H, W], centre column):
+    blobs of ink holding solid digit ink and at least MIN_PART as tall as the tallest, each with
+    the smaller blobs lying over or under it (a 5's cap, a piece of a broken stroke). Smaller blobs
+    beside every digit (a comma, an apostrophe) belong to none."""
+    inked = strip.ink > FAINT
+    labels, count = ndimage.label(inked, structure=np.ones((3, 3)))
+    held = np.zeros(count + 1, bool)
+    held[np.unique(labels[strip.parts & inked])] = True    # blobs of the digits' ink, not the paper's
+    held[0] = False
+    boxes = {label: box for label, box in enumerate(ndimage.find_objects(labels), 1) if held[label]}
+    if not boxes:
+        return []
+    tallest = max(rows.stop - rows.start for rows, _ in boxes.values())
+    digits = {label: [label] for label, (rows, _) in boxes.items() if rows.stop - rows.start >= MIN_PART * tallest}
+    for label, (_, cols) in boxes.items():
+        if label in digits:
+            continue
+        overlap, owner = max((min(cols.stop, boxes[d][1].stop) - max(cols.start, boxes[d][1].start), d) for d in digits)
+        if overlap > 0:
+            digits[owner].append(label)
+    centre = {label: (boxes[label][1].start + boxes[label][1].stop) / 2 for label in digits}
+    return [(np.isin(labels, digits[label]), centre[label]) for label in sorted(digits, key=centre.get)]
 
 
 def _on_ink(strip: Strip, centres: list[float]) -> list[float]:
@@ -248,18 +327,20 @@ def _on_ink(strip: Strip, centres: list[float]) -> list[float]:
     return [float(c) for c in np.maximum.accumulate(snapped)]
 
 
-def _box(strip: Strip, centres: list[float], index: int) -> tuple[int, int, int, int]:
-    """The ink of the digit emitted at centres[index], in input pixels: the strip's columns from
-    the emptiest column before it (since the previous digit) to the emptiest one after it."""
+def _bounds(strip: Strip, centres: list[float]) -> list[int]:
+    """Each digit's stretch of the strip: bounds[i]:bounds[i + 1] are digit i's columns, split
+    between neighbouring digits at the emptiest column between their centres."""
     columns = strip.parts.sum(axis=0).astype(np.float32) + 0.01 * strip.ink.sum(axis=0)   # [W]
 
     def cut(a: float, b: float) -> int:
         a, b = int(a), max(int(a) + 1, int(np.ceil(b)))
         return a + int(np.argmin(columns[a:b]))
 
-    centre = centres[index]
-    left = cut(centres[index - 1], centre) if index > 0 else 0
-    right = cut(centre, centres[index + 1]) if index + 1 < len(centres) else STRIP_WIDTH
+    return [0] + [cut(a, b) for a, b in zip(centres, centres[1:])] + [STRIP_WIDTH]
+
+
+def _box(strip: Strip, left: int, right: int, centre: float) -> tuple[int, int, int, int]:
+    """The ink of the digit emitted at `centre` in its stretch `left:right` of the strip, in input pixels."""
     for source in (strip.parts, strip.ink > SOLID, strip.ink > TRACE):  # its blobs; failing those, any ink
         region = source[:, left:right]
         rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
@@ -275,13 +356,16 @@ def _box(strip: Strip, centres: list[float], index: int) -> tuple[int, int, int,
 
 # -- serving --------------------------------------------------------------------------------------
 class NumberReader:
-    """A number version's `model.tflite` run by LiteRT, one strip per call (no TensorFlow)."""
+    """A number version's `model.tflite` run by LiteRT, one strip per call (no TensorFlow), with a
+    digit model's second opinion on digits written apart when one is given (`digit_version`)."""
 
-    def __init__(self, flatbuffer: bytes):
+    def __init__(self, flatbuffer: bytes, digit_model: DigitModel | None = None, digit_version: str | None = None):
         from digits.predict import LiteInterpreter
         from digits.store import NUMBER_TASK
 
         self._interpreter = LiteInterpreter(flatbuffer, task=NUMBER_TASK)  # checks [N, 32, 256, 1] -> [N, 64, 11]
+        self._digit_model = digit_model
+        self.digit_version = digit_version if digit_model is not None else None
 
     def logits(self, strip: np.ndarray) -> np.ndarray:
         """float32 [STRIP_HEIGHT, STRIP_WIDTH] -> float32 [FRAMES, 11]."""
@@ -297,12 +381,18 @@ class NumberReader:
         strip = number_strip(source)
         if strip is None:
             return NumberReading("", 1.0, [])
-        return reading(strip, self.logits(strip.ink))
+        return reading(strip, self.logits(strip.ink), self._digit_model)
+
+    def numbers(self, images) -> list[str]:
+        """The numbers many images show, read as `read` reads them."""
+        return [self.read(image).number for image in images]
 
 
-def number_reader(store, version: str | None = None) -> NumberReader:
-    """The reader of a number version (the active number version by default). Raises StoreError
-    for a version that is unknown, broken, not a number model, or has no usable model.tflite."""
+def number_reader(store, version: str | None = None, second_opinion: bool = True) -> NumberReader:
+    """The reader of a number version (the active number version by default), with the active
+    digit version's second opinion (none when `second_opinion` is False, or that version is not
+    usable). Raises StoreError for a number version that is unknown, broken, not a number model,
+    or has no usable model.tflite."""
     from digits.store import NUMBER_TASK, StoreError
 
     version = store.active(NUMBER_TASK) if version is None else version
@@ -314,7 +404,22 @@ def number_reader(store, version: str | None = None) -> NumberReader:
     if flatbuffer is None:
         raise StoreError(f"version {version!r} has no usable model.tflite; "
                          f"`python -m digits export --model {version}` writes it")
-    return NumberReader(flatbuffer)
+    return NumberReader(flatbuffer, *(_digit_model(store) if second_opinion else (None, None)))
+
+
+def _digit_model(store) -> tuple[DigitModel | None, str | None]:
+    """The active digit version's probabilities and its name; (None, None) when it is not usable."""
+    import warnings
+
+    from digits.predict import version_predictor
+    from digits.store import StoreError
+
+    version = store.active()
+    try:
+        return version_predictor(store, version).probabilities, version
+    except StoreError as err:
+        warnings.warn(f"numbers are read without the digit model's second opinion: {err}", stacklevel=3)
+        return None, None
 
 
 def read_number(image, store=None, version: str | None = None) -> NumberReading:

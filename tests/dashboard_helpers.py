@@ -180,14 +180,16 @@ def drawn_number(text: str, size=(900, 250), pen: int = 14, ink=(255, 255, 255),
 
 
 # -- a real server -----------------------------------------------------------------------------
-def digits_on_paper(test_split, strengths: list[float], texture: np.ndarray | None = None) -> tuple[np.ndarray, list[int]]:
-    """MNIST test digits side by side, dark on white paper (a printed `texture` under them), each
-    drawn at its strength of full ink; returns the picture and each digit's right edge."""
+def digits_on_paper(test_split, strengths: list[float], texture: np.ndarray | None = None,
+                    step: int = 30) -> tuple[np.ndarray, list[int]]:
+    """MNIST test digits side by side, `step` pixels apart (28 wide each: less makes them touch),
+    dark on white paper (a printed `texture` under them), each drawn at its strength of full ink;
+    returns the picture and each digit's right edge."""
     digits = [test_split.images[i].astype(np.float32) / 255 for i in range(len(strengths))]
-    ink = np.zeros((60, 40 + 30 * len(digits)), np.float32)
+    ink = np.zeros((60, 40 + step * len(digits)), np.float32)
     rights = []
     for i, (digit, strength) in enumerate(zip(digits, strengths)):
-        x = 20 + 30 * i
+        x = 20 + step * i
         ink[16:44, x:x + 28] = np.maximum(ink[16:44, x:x + 28], digit * strength)
         rights.append(x + int(np.flatnonzero(digit.max(axis=0) > 0.3)[-1]) + 1)
     paper = 255 - (0 if texture is None else texture[:ink.shape[0], :ink.shape[1]])

@@ -57,6 +57,8 @@ def test_number_mode_flags_low_confidence_digits(open_page, wide_canvas, monkeyp
     from digits.numbers import DigitReading, NumberReading
 
     class FixedReader:
+        digit_version = "default"
+
         def read(self, image):
             return NumberReading("73", 0.3, [DigitReading(7, 0.97, (100, 60, 80, 150)),
                                              DigitReading(3, 0.41, (220, 60, 80, 150))])

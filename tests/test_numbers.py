@@ -137,7 +137,7 @@ def test_a_number_drawn_dark_on_light_paper_is_read_the_same(reader):
 
 
 def test_a_digit_emitted_beside_its_ink_is_moved_onto_it_and_boxed_apart_from_its_neighbour():
-    from digits.numbers import STRIP_HEIGHT, STRIP_WIDTH, Strip, _box, _on_ink
+    from digits.numbers import STRIP_HEIGHT, STRIP_WIDTH, Strip, _bounds, _box, _on_ink
 
     parts = np.zeros((STRIP_HEIGHT, STRIP_WIDTH), bool)
     parts[4:28, 10:14] = True    # a 1
@@ -145,7 +145,9 @@ def test_a_digit_emitted_beside_its_ink_is_moved_onto_it_and_boxed_apart_from_it
     strip = Strip(parts.astype(np.float32), parts, (0.0, 0.0), 1.0)
     centres = _on_ink(strip, [2.0, 40.0])   # CTC emitted the 1 in the first frame, left of its stroke
     assert centres == [10.0, 40.0]
-    assert _box(strip, centres, 0) == (10, 4, 4, 24) and _box(strip, centres, 1) == (30, 4, 20, 24)
+    bounds = _bounds(strip, centres)
+    assert bounds[0] == 0 and 14 <= bounds[1] <= 30 and bounds[2] == STRIP_WIDTH   # split in the empty gap
+    assert _box(strip, 0, bounds[1], 10.0) == (10, 4, 4, 24) and _box(strip, bounds[1], STRIP_WIDTH, 40.0) == (30, 4, 20, 24)
     assert _on_ink(strip, [60.0, 20.0]) == [49.0, 49.0], "order is kept"
     assert _on_ink(strip, []) == []
 
@@ -178,6 +180,86 @@ def test_a_digit_too_faint_to_be_found_is_read_and_boxed_where_it_is(reader, tes
         assert reading.number == "".join(str(d) for d in test_split.labels[:4])
         x, _, w, _ = reading.digits[faint].box
         assert rights[faint] - 28 <= x and x + w <= rights[faint] + 2 and w >= 8
+
+
+def ctc_logits(strip, number: str, leaning: dict[int, int], step: int = 30) -> np.ndarray:
+    """Logits [FRAMES, 11] as the network would give for `number` drawn by `digits_on_paper`: each
+    digit emitted in the frame over its ink, sure of it, except the digits in `leaning` (index ->
+    the digit CTC leans to, 55% against 45%)."""
+    from digits.numbers import BLANK, FRAME_STRIDE, FRAMES
+
+    logits = np.zeros((FRAMES, BLANK + 1), np.float32)
+    logits[:, BLANK] = 12.0
+    for i, digit in enumerate(int(d) for d in number):
+        column = (20 + step * i + 14 - strip.origin[0]) / strip.scale       # the digit's middle, in the strip
+        frame = logits[int(column) // FRAME_STRIDE]
+        frame[:] = -12.0
+        frame[digit] = 12.0
+        if i in leaning:
+            frame[digit], frame[leaning[i]] = 0.0, 0.2
+    return logits
+
+
+class CountingDigitModel:
+    """The shipped digit model, counting the digits it is asked to read."""
+
+    def __init__(self):
+        from digits.predict import version_predictor
+
+        self.predictor, self.asked = version_predictor(ModelStore(), "default"), []
+
+    def __call__(self, fields: np.ndarray) -> np.ndarray:
+        self.asked.append(len(fields))
+        return self.predictor.probabilities(fields)
+
+
+def test_a_digit_the_network_is_unsure_of_is_read_again_by_the_digit_model_where_digits_stand_apart(test_split):
+    from digits.numbers import SECOND_OPINION, number_strip, reading
+
+    picture, _ = digits_on_paper(test_split, [1, 1, 1])              # MNIST's first test digits: 7 2 1, apart
+    truth = "".join(str(d) for d in test_split.labels[:3])
+    strip = number_strip(picture)
+    logits = ctc_logits(strip, truth, leaning={1: 3})                 # the network leans to a 3 for the 2
+    alone = reading(strip, logits)
+    assert alone.number == "731" and alone.digits[1].confidence < SECOND_OPINION
+
+    digit_model = CountingDigitModel()
+    checked = reading(strip, logits, digit_model)
+    assert checked.number == truth and digit_model.asked == [1]      # only the unsure digit is asked about
+    assert checked.digits[1].confidence > 0.9 and checked.digits[1].box == alone.digits[1].box
+    assert checked.confidence > alone.confidence and checked.confidence <= checked.digits[1].confidence
+
+    sure = reading(strip, ctc_logits(strip, truth, leaning={}), digit_model)
+    assert sure.number == truth and digit_model.asked == [1], "a digit the network is sure of is not asked about"
+
+
+def test_the_digit_model_is_not_asked_about_digits_that_touch(test_split):
+    """Where the ink's blobs and the network disagree on how many digits there are (two digits
+    written into each other), the digit model would see a digit and a half: the network's reading stands."""
+    from digits.numbers import number_strip, reading
+
+    picture, _ = digits_on_paper(test_split, [1, 1, 1], step=16)     # 7, 2 and 1 written into each other
+    strip = number_strip(picture)
+    logits = ctc_logits(strip, "721", leaning={1: 3}, step=16)
+    digit_model = CountingDigitModel()
+    assert reading(strip, logits, digit_model).number == reading(strip, logits).number == "731"
+    assert digit_model.asked == []
+
+
+def test_the_reader_takes_its_second_opinion_from_the_active_digit_version(store):
+    """The digit version the Predict page serves (a user's own, once they activate it) is the one
+    asked; none when the caller wants the network alone."""
+    import shutil
+
+    from digits.store import DEFAULT_VERSION, SHIPPED
+
+    assert number_reader(store).digit_version == DEFAULT_VERSION
+    shutil.copytree(SHIPPED[DEFAULT_VERSION], store.root / "my-hand")
+    meta = json.loads((store.root / "my-hand" / "meta.json").read_text())
+    (store.root / "my-hand" / "meta.json").write_text(json.dumps({**meta, "id": "my-hand"}))
+    store.activate("my-hand")
+    assert number_reader(store).digit_version == "my-hand" and number_reader(store).read(drawn_number("73")).number == "73"
+    assert number_reader(store, second_opinion=False).digit_version is None
 
 
 def test_an_empty_canvas_and_a_blank_page_read_as_no_number(reader):
@@ -235,11 +317,12 @@ def test_the_shipped_number_model_s_meta_tells_the_truth_through_litert(reader):
     """meta.json's test figures (computed by Keras at the end of training) are what LiteRT's
     model.tflite reads on the same synthetic test numbers; README gives the command that made it."""
     from conftest import ROOT
-    from digits.number_evaluation import EVALUATION_NUMBERS, numbers_for_test, read_categories
+    from digits.number_evaluation import EVALUATION_NUMBERS, network_reads, numbers_for_test, read_categories
 
     meta = ModelStore().meta(DEFAULT_NUMBER_VERSION)
     assert meta["task"] == NUMBER_TASK and meta["command"] in (ROOT / "README.md").read_text()
-    [result] = read_categories(reader.logits_batch, {"apart": numbers_for_test("apart", EVALUATION_NUMBERS)}).values()
+    [result] = read_categories(network_reads(reader.logits_batch),   # the network alone, as Keras read it
+                               {"apart": numbers_for_test("apart", EVALUATION_NUMBERS)}).values()
     assert result.sequence_accuracy == pytest.approx(meta["test"]["categories"]["apart"]["sequence_accuracy"],
                                                      abs=2 / EVALUATION_NUMBERS)
 
