@@ -203,10 +203,12 @@ def _evaluate_numbers(args, store: ModelStore, version: str) -> int:
         reader = number_reader(store, version)
     results = read_categories(reader.numbers, test_set_by_category(EVALUATION_NUMBERS, args.data_dir))
     if args.json:
-        print(json.dumps({"version": version, "task": NUMBER_TASK,
+        print(json.dumps({"version": version, "task": NUMBER_TASK, "second_opinion": reader.digit_version,
                           "categories": {c: r.summary() for c, r in results.items()}}, indent=2))
         return 0
-    print(f"version {version} (numbers): {EVALUATION_NUMBERS} synthetic test numbers per category")
+    print(f"version {version} (numbers): {EVALUATION_NUMBERS} synthetic test numbers per category, read as "
+          + (f"served (digit version {reader.digit_version!r} gives its second opinion)" if reader.digit_version
+             else "the network alone reads them (no usable digit version for a second opinion)"))
     for category, result in results.items():
         print(f"{CATEGORY_LABELS[category]:<50} sequence accuracy {result.sequence_accuracy:7.2%}  "
               f"digit error rate {result.digit_error_rate:.2%}")

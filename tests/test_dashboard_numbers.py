@@ -90,6 +90,8 @@ def test_number_mode_upload_reads_a_photo_and_explains_a_bad_file(open_page, wid
 def test_evaluate_has_a_numbers_section_by_category_with_misread_gallery(open_page):
     app = open_page("evaluate", evaluate_mode="Numbers")
     assert any(h.value == "Numbers" for h in app.header)
+    assert any("read as the Predict page reads them" in c.value and "digit model `default`" in c.value
+               for c in app.caption)   # the figures are the served reader's, second opinion included
     table = [frame.value for frame in app.dataframe][-1]
     assert list(table["category"])[:5] == ["5 digits, apart", "5 digits, touching or overlapping",
                                            "5 digits, separators, sign, slash",

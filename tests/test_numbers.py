@@ -327,6 +327,19 @@ def test_the_shipped_number_model_s_meta_tells_the_truth_through_litert(reader):
                                                      abs=2 / EVALUATION_NUMBERS)
 
 
+def test_cli_evaluate_reads_the_test_numbers_as_served():
+    """`digits evaluate` on a number version: each category's figures, read with the active digit
+    version's second opinion (as `read` and the Predict page read)."""
+    from digits.number_evaluation import CATEGORY_LABELS
+
+    result = run_python("-m", "digits", "evaluate", "--model", DEFAULT_NUMBER_VERSION, "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["task"] == NUMBER_TASK and report["second_opinion"] == "default"
+    assert list(report["categories"]) == list(CATEGORY_LABELS)
+    assert all(0.9 < c["sequence_accuracy"] <= 1 and c["numbers"] == 400 for c in report["categories"].values())
+
+
 def test_train_py_task_number_trains_a_number_version_with_live_sequence_metrics(store):
     """A tiny real run (200 training images, one epoch): the same run machinery as digits (event
     log, lock, the store's atomic save), a version that says it reads numbers, and `read` uses it."""
