@@ -64,8 +64,8 @@ def show_reading(reader, image: Image.Image | np.ndarray | None, empty_message: 
 def second_opinion_note(reader) -> str:
     if reader.digit_version is None:
         return ". Read by the number model alone (the active digit model is not usable)."
-    return (f". Where the digits stand apart, one the number model is unsure of is also read by the digit "
-            f"model `{reader.digit_version}`.")
+    return (f". The digit model `{reader.digit_version}` also reads the digits standing apart that the number "
+            "model is unsure of, and an upright stroke it skipped (a 1 taken for a slash).")
 
 
 def clear_wide_canvas() -> None:

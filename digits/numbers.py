@@ -9,11 +9,13 @@ each of them in training (`digits.synth_numbers`). Each digit's box comes from w
 it: the strip's inked columns are split between neighbouring digits at the emptiest column, and
 the box is the ink in that stretch, mapped back to the input's pixels.
 
-A second opinion (`second_opinion`): where the number also falls apart into one blob of ink per
-digit, in the places CTC put them (digits written apart), a digit CTC is unsure of is read by the
-digit model as well, and the two beliefs are combined. The digit model reads a lone digit better
-than the sequence network; where the blobs and CTC disagree (touching digits, a separator that
-touches a digit) CTC's reading stands alone.
+The digit model checks the network's reading in two places. A second opinion (`second_opinion`):
+where the number also falls apart into one blob of ink per digit, in the places CTC put them
+(digits written apart), a digit CTC is unsure of is read by the digit model as well, and the two
+beliefs are combined; where the blobs and CTC disagree (touching digits, a separator touching a
+digit) CTC's reading stands. And a skipped 1 (`skipped_ones`): a straight upright stroke as
+tall as the digits with no digit read on it, a 1 to the digit model, is read as a 1.
+Before the strip is cut, the upright sides of a printed box around the number are taken out.
 
 Serving runs the version's `model.tflite` through LiteRT: reading a number imports no TensorFlow.
 Errors: an unusable image raises `digits.preprocessing.ImageError`, as `prepare` does.
@@ -46,6 +48,12 @@ FAINT = 0.2                           # of the ink's peak: faint ink, part of a 
 TRACE = 0.1                           # of the ink's peak: a trace of ink, what a digit found nowhere else is boxed by
 FAINT_HEIGHT = 0.6                    # a faint blob this tall (of the tallest solid blob) may be a faint digit
 MAX_WIDTH = 1.5                       # ... if at most this wide (of the tallest): wider is a pattern or a line
+BOX_SIDE = 0.8                        # a straight upright line this tall (of the image) ...
+BOX_RISE = 1.25                       # ... and this much taller than any digit is a printed box's side
+BOX_SPECK = 0.1                       # (of a side's height) blobs no taller are specks, not digits in the box
+UPRIGHT = 10.0                        # degrees: a lone stroke the network skipped, leaning less than this, ...
+ONE_HEIGHT = 0.8                      # ... at least this tall (of the digits' median height) ...
+SURE_ONE = 0.9                        # ... and a 1 to the digit model with at least this probability is a 1
 SECOND_OPINION = 0.9                  # a digit CTC gives less than this is also read by the digit model
 
 
@@ -135,6 +143,32 @@ def _digit_parts(ink: np.ndarray) -> np.ndarray | None:
     return parts | _faint_digits(ink, parts, int(heights.max())) if parts.any() else None
 
 
+def _without_box_sides(ink: np.ndarray) -> np.ndarray:
+    """The ink without the upright sides of a printed box around the number (an amount's box on a
+    cheque or a form, cut out with it): straight upright lines, printed dark or light, at least
+    BOX_SIDE of the image tall and BOX_RISE taller than any solid blob. Left in, a side was read
+    as a 1 and made the strip the box's height. A 1 as tall as its neighbours (a number cropped
+    tight), or with nothing but specks beside it, stays."""
+    solid, inked = ink > SOLID, ink > TRACE
+    length = max(3, int(BOX_SIDE * ink.shape[0]))
+    # An opening by a length x 1 column, as two 1-D passes: the pixels of upright runs at least that long.
+    runs = ndimage.maximum_filter1d(ndimage.minimum_filter1d(inked.view(np.uint8), length, axis=0), length, axis=0)
+    sides = runs.view(bool) & inked
+    if not sides.any():
+        return ink
+    rows = np.flatnonzero(sides.any(axis=1))
+    labels, count = ndimage.label(solid, structure=np.ones((3, 3)))
+    apart = np.ones(count + 1, bool)
+    apart[np.unique(labels[sides])] = False                  # blobs with a side in them are not compared
+    tallest = max((box[0].stop - box[0].start for label, box in enumerate(ndimage.find_objects(labels), 1)
+                   if apart[label]), default=0)
+    side = rows[-1] + 1 - rows[0]
+    if not BOX_SPECK * side < tallest <= side / BOX_RISE:   # nothing besides but specks, or as tall as a digit
+        return ink
+    around = ndimage.binary_dilation(sides, structure=np.ones((3, 3)), iterations=2)   # the sides' soft edges
+    return np.where(around, 0, ink).astype(np.float32)
+
+
 def _faint_digits(ink: np.ndarray, parts: np.ndarray, tallest: int) -> np.ndarray:
     """bool [H, W]: digits written fainter than SOLID (a light pen, a pen running dry) beside the
     solid ones: blobs of faint ink as tall as a digit, no wider than one, level with the solid
@@ -164,6 +198,7 @@ def number_strip(source) -> Strip | None:
     if found is None:
         return None
     ink, factor = found
+    ink = _without_box_sides(ink)
     parts = _digit_parts(ink)
     if parts is None:
         return None
@@ -249,6 +284,13 @@ def reading(strip: Strip, logits: np.ndarray, digit_model: DigitModel | None = N
         for i, (digit, belief) in second_opinion(strip, probabilities, path, bounds, digit_model).items():
             confidence *= belief[digit] / _ctc_belief(probabilities, path[i])[path[i][0]]
             read[i] = (digit, float(belief[digit]))
+    if digit_model is not None:
+        for centre, sure in skipped_ones(strip, centres, digit_model):
+            i = int(np.searchsorted(centres, centre))
+            centres.insert(i, centre)
+            read.insert(i, (1, sure))
+            confidence *= sure
+        bounds = _bounds(strip, centres)
     digits = [DigitReading(digit, sure, _box(strip, bounds[i], bounds[i + 1], centres[i]))
               for i, (digit, sure) in enumerate(read)]
     # A number is no surer than its least sure digit (a re-read digit's belief can be the lower).
@@ -287,6 +329,62 @@ def second_opinion(strip: Strip, probabilities: np.ndarray, path: list[tuple[int
         belief /= belief.sum()
         joint[i] = (int(belief.argmax()), belief)
     return joint
+
+
+def skipped_ones(strip: Strip, centres: list[float], digit_model: DigitModel) -> list[tuple[float, float]]:
+    """(centre column, probability) of each 1 the network skipped: a blob of the number's ink with
+    no digit read on it that is a straight stroke, within UPRIGHT degrees of upright, as tall as
+    the digits, and a 1 to the digit model. The network learnt from synthetic cheques that a
+    thin straight stroke after a number is a slash ('/' or '/-'), and skipped a last 1 drawn with
+    one straight stroke of a thin pen; a slash leans far more than a 1 written upright."""
+    blobs = _blobs(strip)
+    heights = [np.ptp(np.flatnonzero(mask.any(axis=1))) + 1 for mask, _ in blobs]
+    typical = float(np.median(heights)) if heights else 0.0
+    # Blobs as tall as the digits: not marks (a comma, an apostrophe), nor a slash (taller).
+    blobs = [blob for blob, height in zip(blobs, heights) if ONE_HEIGHT * typical <= height <= typical / ONE_HEIGHT]
+    if len(blobs) <= len(centres):
+        return []
+    read = _read_blobs(blobs, centres)
+    candidates = [(mask, centre) for index, (mask, centre) in enumerate(blobs)
+                  if index not in read and _upright_stroke(np.where(mask, strip.ink, 0))]
+    if not candidates:
+        return []
+    fields = [prepare_ink(np.where(ndimage.binary_dilation(mask), strip.ink, 0), min_ink_side=0)
+              for mask, _ in candidates]
+    found = [(centre, field) for (_, centre), field in zip(candidates, fields) if field is not None]
+    if not found:
+        return []
+    ones = digit_model(np.stack([field for _, field in found]))[:, 1]   # [C]
+    return [(centre, float(one)) for (centre, _), one in zip(found, ones) if one >= SURE_ONE]
+
+
+def _read_blobs(blobs: list[tuple[np.ndarray, float]], centres: list[float]) -> set[int]:
+    """The blobs a digit was read on: left to right, each digit read takes the blob whose centre
+    is nearest among those right of the last one taken (CTC places a digit to a frame, 4 columns,
+    and `_on_ink` may have moved a 1's centre onto its neighbour's ink)."""
+    taken: list[int] = []
+    for centre in sorted(centres):
+        free = range(taken[-1] + 1 if taken else 0, len(blobs))
+        if not free:
+            break
+        taken.append(min(free, key=lambda b: abs(blobs[b][1] - centre)))
+    return set(taken)
+
+
+def _upright_stroke(ink: np.ndarray) -> bool:
+    """Whether the ink is one straight stroke (four times longer than broad) within UPRIGHT
+    degrees of upright, by the ink's second moments."""
+    rows, cols = np.nonzero(ink)
+    weights = ink[rows, cols]
+    if len(weights) < 3:
+        return False
+    y, x = rows - np.average(rows, weights=weights), cols - np.average(cols, weights=weights)
+    cov = np.cov(np.stack([x, y]), aweights=weights)                   # [2, 2]: x, y
+    spread, axes = np.linalg.eigh(cov)                                 # ascending: [broad, long]
+    if spread[0] <= 0 or spread[1] < 16 * spread[0]:                   # length over breadth, squared
+        return False
+    long_x, long_y = axes[:, 1]
+    return np.degrees(np.arctan2(abs(long_x), abs(long_y))) < UPRIGHT
 
 
 def _blobs(strip: Strip) -> list[tuple[np.ndarray, float]]:

@@ -179,7 +179,6 @@ def drawn_number(text: str, size=(900, 250), pen: int = 14, ink=(255, 255, 255),
     return np.asarray(image)
 
 
-# -- a real server -----------------------------------------------------------------------------
 def digits_on_paper(test_split, strengths: list[float], texture: np.ndarray | None = None,
                     step: int = 30) -> tuple[np.ndarray, list[int]]:
     """MNIST test digits side by side, `step` pixels apart (28 wide each: less makes them touch),
@@ -196,6 +195,7 @@ def digits_on_paper(test_split, strengths: list[float], texture: np.ndarray | No
     return np.clip(paper * (1 - ink), 0, 255).astype(np.uint8), rights
 
 
+# -- a real server -----------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

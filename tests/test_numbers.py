@@ -115,6 +115,63 @@ def test_dark_ink_on_grey_paper_in_dim_light(reader, test_split):
     assert read_right(reader, dim, made.labels) >= FLOOR
 
 
+def in_a_box(image: np.ndarray, pad: int, line: int, grey: int) -> np.ndarray:
+    """A number with a printed box drawn around it, `pad` pixels of paper inside, as an amount's
+    box on a cheque or form cut out with the number."""
+    from PIL import ImageDraw
+
+    paper = tuple(int(v) for v in np.median(image.reshape(-1, 3), axis=0))
+    height, width = image.shape[:2]
+    boxed = Image.new("RGB", (width + 2 * pad, height + 2 * pad), paper)
+    boxed.paste(Image.fromarray(image), (pad, pad))
+    ImageDraw.Draw(boxed).rectangle([1, 1, boxed.width - 2, boxed.height - 2], outline=(grey,) * 3, width=line)
+    return np.asarray(boxed)
+
+
+@pytest.mark.parametrize("pad, line, grey", [(3, 2, 30), (12, 1, 150), (25, 4, 90)])
+def test_a_number_in_a_printed_box_is_read_without_the_box_s_sides(reader, test_split, pad, line, grey):
+    """The box's upright sides are neither read as 1s nor make the strip the box's height; dark
+    or light print, a thin or thick line, the number close to it or far."""
+    generated = numbers(test_split, "apart")
+    plain = read_right(reader, generated.images, generated.labels)
+    boxed = [in_a_box(image, pad, line, grey) for image in generated.images]
+    assert read_right(reader, boxed, generated.labels) >= plain - 1 >= FLOOR
+    reading = reader.read(boxed[0])
+    assert all(pad // 2 < d.box[0] and d.box[0] + d.box[2] < boxed[0].shape[1] - pad // 2 for d in reading.digits)
+
+
+def test_a_one_as_tall_as_a_number_cropped_tight_is_not_taken_for_a_box_side(reader):
+    """Upright 1s reaching the top and bottom of a tight crop, beside digits as tall: still digits."""
+    for text in ("141", "1171", "11"):
+        canvas = drawn_number(text)
+        rows, cols = np.flatnonzero(canvas[..., 0].max(axis=1) > 0), np.flatnonzero(canvas[..., 0].max(axis=0) > 0)
+        tight = canvas[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+        assert reader.read(tight).number == reader.read(canvas).number == text
+
+
+@pytest.mark.parametrize("text", ["21", "41", "71", "2101"])
+@pytest.mark.parametrize("pen", [8, 14, 20])
+def test_a_last_1_drawn_as_one_thin_upright_stroke_is_read(reader, text, pen):
+    """The network takes a thin straight stroke after a number for a cheque's slash and skips it;
+    upright, as tall as the digits and a 1 to the digit model, it is read as the 1 it is."""
+    reading = reader.read(drawn_number(text, pen=pen))
+    assert reading.number == text
+    assert reading.digits[-1].confidence >= 0.9 and reading.digits[-1].box[0] > reading.digits[-2].box[0]
+
+
+def test_a_slash_after_a_number_is_still_not_a_1():
+    """A slash leans and is taller than the digits ('/' or '/-' after an amount): not read."""
+    from PIL import ImageDraw
+
+    canvas = Image.fromarray(drawn_number("25", pen=10))
+    draw = ImageDraw.Draw(canvas)
+    top, bottom, x = 0.2 * 250 - 12, 0.8 * 250 + 12, 0.05 * 900 + 2 * 0.85 * 0.6 * 250 + 20   # after the 5
+    draw.line([(x + 0.35 * (bottom - top), top), (x, bottom)], fill=(255, 255, 255, 255), width=10)
+    assert number_reader(ModelStore()).read(np.asarray(canvas)).number == "25"
+    draw.line([(x + 40, (top + bottom) / 2), (x + 90, (top + bottom) / 2)], fill=(255, 255, 255, 255), width=10)  # '/-'
+    assert number_reader(ModelStore()).read(np.asarray(canvas)).number == "25"
+
+
 def test_separators_and_marks_are_not_read_as_digits(reader, test_split):
     style = Style(digits=(4, 7), gap=(0.15, 0.5), separators=1.0, currency=1.0, slash=1.0, underline=0.5,
                   strike=0, papers=("plain",), dark_paper=0, uneven_light=0)
