@@ -25,6 +25,7 @@ from digits.predict import to_tflite
 from digits.store import NUMBER_TASK
 from digits.synth_numbers import make_numbers
 
+TRAINING_STYLE = "training"    # digits.synth_numbers' category of training numbers (versions before 2026-11-26: "mixed")
 NUMBERS_PER_EPOCH = 12_000     # fresh synthetic numbers per epoch (fewer with --limit: half the images)
 VALIDATION_NUMBERS = 1_000
 
@@ -58,7 +59,8 @@ class NumberBatches(keras.utils.PyDataset):
         return self.batches
 
     def __getitem__(self, index: int):
-        made = make_numbers(self.split.images, self.split.labels, self.batch_size, (self.seed, self.epoch, index))
+        made = make_numbers(self.split.images, self.split.labels, self.batch_size, (self.seed, self.epoch, index),
+                            TRAINING_STYLE)
         return strips(made.images)[..., None], targets(made.labels)   # [B, 32, 256, 1], [B, 13]
 
     def on_epoch_end(self) -> None:

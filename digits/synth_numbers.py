@@ -15,6 +15,8 @@ The options, one line each (`Style`; a category fixes some of them, see CATEGORI
   broken          chance a digit has a stroke interrupted (a gap wiped across it) or is faint
   separators      chance of thousands separators ('.', ',', "'", a space) or a dash between groups
   currency        chance of a leading currency sign ($, #) or a tick mark
+  signs           which signs: $, # and the tick; training adds printed R$, EUR, US$, Rs. and stars
+  fills           chance of printed stars or '=' after the number (a cheque's protection against additions)
   slash           chance of a trailing slash ('/' or '/-', as on cheques)
   underline       chance of a line under the number
   strike          chance of a line through the number (a strike-through)
@@ -35,6 +37,8 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 DIGIT_SIDE = 28                    # MNIST's field; digits are drawn about this tall before scaling
 SEPARATORS = (".", ",", "'", " ", "-")
 CURRENCY = ("$", "#", "tick")   # Pillow's built-in font has no pound or euro sign
+PRINTED_SIGNS = CURRENCY + ("R$", "EUR", "US$", "Rs.", "*", "**", "***")   # letters and stars are not digits
+FILLS = ("**", "***", "=", "*")
 PAPERS = ("plain", "coloured", "ruled", "guilloche", "dots", "hatching")
 
 
@@ -49,6 +53,8 @@ class Style:
     broken: float = 0.05
     separators: float = 0.3
     currency: float = 0.15
+    signs: tuple[str, ...] = CURRENCY
+    fills: float = 0.0
     slash: float = 0.1
     underline: float = 0.2
     strike: float = 0.05
@@ -70,6 +76,8 @@ CATEGORIES: dict[str, Style] = {
     "patterned": replace(Style(), digits=(5, 5), separators=1.0, underline=1.0, strike=0,  # a cheque's box
                          papers=("guilloche", "dots", "hatching"), dark_paper=0),
     "long": replace(PLAIN, digits=(9, 12)),                                  # long numbers, 9-12 digits
+    # What number versions train on: everything, and printed signs and fills no test category has.
+    "training": replace(Style(), currency=0.3, signs=PRINTED_SIGNS, fills=0.15),
 }
 
 
@@ -197,13 +205,15 @@ def _marks(style: Style, ink: np.ndarray, baseline: int, sign: bool, rng: np.ran
     draw = ImageDraw.Draw(canvas)
     pen = max(2, round(d * rng.uniform(0.08, 0.14)))
     if sign:
-        kind = CURRENCY[rng.integers(len(CURRENCY))]
+        kind = style.signs[rng.integers(len(style.signs))]
         x = left - round(d * rng.uniform(0.8, 1.0))
         if kind == "tick":
             draw.line([(x, baseline - d // 2), (x + d // 4, baseline - 2), (x + d // 2, baseline - d)],
                       fill=255, width=pen)
         else:
             font = ImageFont.load_default(size=round(d * rng.uniform(0.8, 1.05)))
+            if len(kind) > 1:      # a longer sign ends where a one-letter sign would
+                x = max(0, x + d // 2 - round(font.getlength(kind)))
             draw.text((x, baseline - d - 2), kind, font=font, fill=255, stroke_width=max(0, pen // 3))
     if rng.random() < style.slash:
         x = right + round(d * rng.uniform(0.15, 0.4))
@@ -211,6 +221,12 @@ def _marks(style: Style, ink: np.ndarray, baseline: int, sign: bool, rng: np.ran
         if rng.random() < 0.5:
             draw.line([(x + d // 3, baseline - d // 2), (x + 2 * d // 3, baseline - d // 2)], fill=255, width=pen)
         right = x + d // 2
+    if style.fills and rng.random() < style.fills:
+        fill = FILLS[rng.integers(len(FILLS))]
+        font = ImageFont.load_default(size=round(d * rng.uniform(0.6, 0.9)))
+        x = min(right + round(d * rng.uniform(0.1, 0.4)), ink.shape[1] - round(font.getlength(fill)))
+        draw.text((x, baseline - d + d // 4), fill, font=font, fill=255)
+        right = x + round(font.getlength(fill))
     strike = rng.random() < style.strike
     if strike or rng.random() < style.underline:
         y = baseline - d // 2 if strike else baseline + round(d * rng.uniform(0.08, 0.3))
