@@ -25,7 +25,7 @@ from digits.predict import to_tflite
 from digits.store import NUMBER_TASK
 from digits.synth_numbers import make_numbers
 
-TRAINING_STYLE = "training"    # digits.synth_numbers' category of training numbers (versions before 2026-11-26: "mixed")
+TRAINING_STYLE = "training"    # the synth_numbers category trained on (before number-v11: "mixed")
 NUMBERS_PER_EPOCH = 12_000     # fresh synthetic numbers per epoch (fewer with --limit: half the images)
 VALIDATION_NUMBERS = 1_000
 

@@ -9,11 +9,11 @@ each of them in training (`digits.synth_numbers`). Each digit's box comes from w
 it: the strip's inked columns are split between neighbouring digits at the emptiest column, and
 the box is the ink in that stretch, mapped back to the input's pixels.
 
-The digit model checks the network's reading in two places. A second opinion (`second_opinion`):
+The digit model checks the network's reading in two places. A second opinion (`_second_opinion`):
 where the number also falls apart into one blob of ink per digit, in the places CTC put them
 (digits written apart), a digit CTC is unsure of is read by the digit model as well, and the two
 beliefs are combined; where the blobs and CTC disagree (touching digits, a separator touching a
-digit) CTC's reading stands. And a skipped 1 (`skipped_ones`): a straight upright stroke as
+digit) CTC's reading stands. And a skipped 1 (`_skipped_ones`): a straight upright stroke as
 tall as the digits with no digit read on it, a 1 to the digit model, is read as a 1.
 Before the strip is cut, the upright sides of a printed box around the number are taken out.
 
@@ -267,6 +267,7 @@ def decode_batch(logits: np.ndarray) -> list[str]:
 
 
 DigitModel = Callable[[np.ndarray], np.ndarray]   # fields float32 [N, 28, 28] -> probabilities [N, 10]
+Blob = tuple[np.ndarray, float]                   # a blob of the strip: bool mask [H, W], centre column
 
 
 def reading(strip: Strip, logits: np.ndarray, digit_model: DigitModel | None = None) -> NumberReading:
@@ -280,12 +281,12 @@ def reading(strip: Strip, logits: np.ndarray, digit_model: DigitModel | None = N
     centres = _on_ink(strip, [(first + last + 1) / 2 * FRAME_STRIDE for _, first, last in path])  # strip columns
     bounds = _bounds(strip, centres)
     read = [(digit, float(probabilities[first:last + 1, digit].max())) for digit, first, last in path]
-    if digit_model is not None and path:
-        for i, (digit, belief) in second_opinion(strip, probabilities, path, bounds, digit_model).items():
+    if digit_model is not None:
+        blobs = _blobs(strip)                                     # the number segmented the classic way
+        for i, (digit, belief) in _second_opinion(blobs, strip, probabilities, path, bounds, digit_model).items():
             confidence *= belief[digit] / _ctc_belief(probabilities, path[i])[path[i][0]]
             read[i] = (digit, float(belief[digit]))
-    if digit_model is not None:
-        for centre, sure in skipped_ones(strip, centres, digit_model):
+        for centre, sure in _skipped_ones(blobs, strip, centres, digit_model):
             i = int(np.searchsorted(centres, centre))
             centres.insert(i, centre)
             read.insert(i, (1, sure))
@@ -305,18 +306,16 @@ def _ctc_belief(probabilities: np.ndarray, emitted: tuple[int, int, int]) -> np.
     return belief / belief.sum()
 
 
-def second_opinion(strip: Strip, probabilities: np.ndarray, path: list[tuple[int, int, int]],
-                   bounds: list[int], digit_model: DigitModel) -> dict[int, tuple[int, np.ndarray]]:
+def _second_opinion(blobs: list[Blob], strip: Strip, probabilities: np.ndarray, path: list[tuple[int, int, int]],
+                    bounds: list[int], digit_model: DigitModel) -> dict[int, tuple[int, np.ndarray]]:
     """{index in path: (digit, joint belief [10])} for each digit CTC gives less than SECOND_OPINION,
     read again by the digit model and the two beliefs combined (their geometric mean). Only where
     the ink's blobs agree with CTC: one blob per digit, each in its digit's stretch of the strip
     (`bounds`). Elsewhere a blob is part of two digits or of none, and the digit model would be
     shown half a digit or a digit and a half: it is not asked."""
     unsure = [i for i, emitted in enumerate(path) if _ctc_belief(probabilities, emitted).max() < SECOND_OPINION]
-    if not unsure:
-        return {}
-    blobs = _blobs(strip)
-    if len(blobs) != len(path) or not all(bounds[i] <= centre < bounds[i + 1] for i, (_, centre) in enumerate(blobs)):
+    if not unsure or len(blobs) != len(path) or \
+            not all(bounds[i] <= centre < bounds[i + 1] for i, (_, centre) in enumerate(blobs)):
         return {}
     fields = [prepare_ink(np.where(ndimage.binary_dilation(blobs[i][0]), strip.ink, 0), min_ink_side=0)
               for i in unsure]                             # each [28, 28], MNIST-style, as a single digit
@@ -331,13 +330,13 @@ def second_opinion(strip: Strip, probabilities: np.ndarray, path: list[tuple[int
     return joint
 
 
-def skipped_ones(strip: Strip, centres: list[float], digit_model: DigitModel) -> list[tuple[float, float]]:
+def _skipped_ones(blobs: list[Blob], strip: Strip, centres: list[float],
+                  digit_model: DigitModel) -> list[tuple[float, float]]:
     """(centre column, probability) of each 1 the network skipped: a blob of the number's ink with
     no digit read on it that is a straight stroke, within UPRIGHT degrees of upright, as tall as
     the digits, and a 1 to the digit model. The network learnt from synthetic cheques that a
     thin straight stroke after a number is a slash ('/' or '/-'), and skipped a last 1 drawn with
     one straight stroke of a thin pen; a slash leans far more than a 1 written upright."""
-    blobs = _blobs(strip)
     heights = [np.ptp(np.flatnonzero(mask.any(axis=1))) + 1 for mask, _ in blobs]
     typical = float(np.median(heights)) if heights else 0.0
     # Blobs as tall as the digits: not marks (a comma, an apostrophe), nor a slash (taller).
@@ -358,7 +357,7 @@ def skipped_ones(strip: Strip, centres: list[float], digit_model: DigitModel) ->
     return [(centre, float(one)) for (centre, _), one in zip(found, ones) if one >= SURE_ONE]
 
 
-def _read_blobs(blobs: list[tuple[np.ndarray, float]], centres: list[float]) -> set[int]:
+def _read_blobs(blobs: list[Blob], centres: list[float]) -> set[int]:
     """The blobs a digit was read on: left to right, each digit read takes the blob whose centre
     is nearest among those right of the last one taken (CTC places a digit to a frame, 4 columns,
     and `_on_ink` may have moved a 1's centre onto its neighbour's ink)."""
@@ -387,7 +386,7 @@ def _upright_stroke(ink: np.ndarray) -> bool:
     return np.degrees(np.arctan2(abs(long_x), abs(long_y))) < UPRIGHT
 
 
-def _blobs(strip: Strip) -> list[tuple[np.ndarray, float]]:
+def _blobs(strip: Strip) -> list[Blob]:
     """The number segmented the classic way, left to right, as (bool mask [H, W], centre column):
     blobs of ink holding solid digit ink and at least MIN_PART as tall as the tallest, each with
     the smaller blobs lying over or under it (a 5's cap, a piece of a broken stroke). Smaller blobs

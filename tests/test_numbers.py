@@ -204,7 +204,8 @@ def test_a_digit_emitted_beside_its_ink_is_moved_onto_it_and_boxed_apart_from_it
     assert centres == [10.0, 40.0]
     bounds = _bounds(strip, centres)
     assert bounds[0] == 0 and 14 <= bounds[1] <= 30 and bounds[2] == STRIP_WIDTH   # split in the empty gap
-    assert _box(strip, 0, bounds[1], 10.0) == (10, 4, 4, 24) and _box(strip, bounds[1], STRIP_WIDTH, 40.0) == (30, 4, 20, 24)
+    assert _box(strip, 0, bounds[1], 10.0) == (10, 4, 4, 24)
+    assert _box(strip, bounds[1], STRIP_WIDTH, 40.0) == (30, 4, 20, 24)
     assert _on_ink(strip, [60.0, 20.0]) == [49.0, 49.0], "order is kept"
     assert _on_ink(strip, []) == []
 
@@ -315,7 +316,8 @@ def test_the_reader_takes_its_second_opinion_from_the_active_digit_version(store
     meta = json.loads((store.root / "my-hand" / "meta.json").read_text())
     (store.root / "my-hand" / "meta.json").write_text(json.dumps({**meta, "id": "my-hand"}))
     store.activate("my-hand")
-    assert number_reader(store).digit_version == "my-hand" and number_reader(store).read(drawn_number("73")).number == "73"
+    mine = number_reader(store)
+    assert mine.digit_version == "my-hand" and mine.read(drawn_number("73")).number == "73"
     assert number_reader(store, second_opinion=False).digit_version is None
 
 
