@@ -50,6 +50,7 @@ FAINT_HEIGHT = 0.6                    # a faint blob this tall (of the tallest s
 MAX_WIDTH = 1.5                       # ... if at most this wide (of the tallest): wider is a pattern or a line
 BOX_SIDE = 0.8                        # a straight upright line this tall (of the image) ...
 BOX_RISE = 1.25                       # ... and this much taller than any digit is a printed box's side
+CELL_WALL = 0.5                       # ... or this tall, joining level lines at both ends: a wall between boxes
 BOX_SPECK = 0.1                       # (of a side's height) blobs no taller are specks, not digits in the box
 UPRIGHT = 10.0                        # degrees: a lone stroke the network skipped, leaning less than this, ...
 ONE_HEIGHT = 0.8                      # ... at least this tall (of the digits' median height) ...
@@ -145,15 +146,13 @@ def _digit_parts(ink: np.ndarray) -> np.ndarray | None:
 
 def _without_box_sides(ink: np.ndarray) -> np.ndarray:
     """The ink without the upright sides of a printed box around the number (an amount's box on a
-    cheque or a form, cut out with it): straight upright lines, printed dark or light, at least
-    BOX_SIDE of the image tall and BOX_RISE taller than any solid blob. Left in, a side was read
+    cheque or a form, cut out with it, or a box per digit): straight upright lines, printed dark
+    or light, at least BOX_SIDE of the image tall (or a wall between boxes) and BOX_RISE taller
+    than any solid blob. Left in, a side was read
     as a 1 and made the strip the box's height. A 1 as tall as its neighbours (a number cropped
     tight), or with nothing but specks beside it, stays."""
     solid, inked = ink > SOLID, ink > TRACE
-    length = max(3, int(BOX_SIDE * ink.shape[0]))
-    # An opening by a length x 1 column, as two 1-D passes: the pixels of upright runs at least that long.
-    runs = ndimage.maximum_filter1d(ndimage.minimum_filter1d(inked.view(np.uint8), length, axis=0), length, axis=0)
-    sides = runs.view(bool) & inked
+    sides = _runs(inked, BOX_SIDE * ink.shape[0], axis=0) | _cell_walls(inked)
     if not sides.any():
         return ink
     rows = np.flatnonzero(sides.any(axis=1))
@@ -167,6 +166,28 @@ def _without_box_sides(ink: np.ndarray) -> np.ndarray:
         return ink
     around = ndimage.binary_dilation(sides, structure=np.ones((3, 3)), iterations=2)   # the sides' soft edges
     return np.where(around, 0, ink).astype(np.float32)
+
+
+def _runs(mask: np.ndarray, length: float, axis: int) -> np.ndarray:
+    """bool: the pixels of `mask` in straight runs at least `length` long along `axis` (0: upright,
+    1: level); an opening by a line, as two 1-D passes."""
+    n = max(3, int(length))
+    return ndimage.maximum_filter1d(ndimage.minimum_filter1d(mask.view(np.uint8), n, axis=axis), n, axis=axis).view(bool) & mask
+
+
+def _cell_walls(inked: np.ndarray) -> np.ndarray:
+    """bool: the inner walls of a printed row of boxes, one per digit (a comb field on a form):
+    upright runs at least CELL_WALL of the image tall that meet a level line a third of the image
+    wide at both ends. A digit's stroke may stand on an underline, but not also hang from a line."""
+    walls = _runs(inked, CELL_WALL * inked.shape[0], axis=0)
+    if not walls.any():
+        return walls
+    lines = ndimage.binary_dilation(_runs(inked, inked.shape[1] / 3, axis=1), iterations=3)
+    labels, count = ndimage.label(walls)
+    keep = np.zeros(count + 1, bool)
+    for label, (rows, cols) in enumerate(ndimage.find_objects(labels), 1):
+        keep[label] = lines[rows.start, cols].any() and lines[rows.stop - 1, cols].any()
+    return keep[labels]
 
 
 def _faint_digits(ink: np.ndarray, parts: np.ndarray, tallest: int) -> np.ndarray:

@@ -140,6 +140,24 @@ def test_a_number_in_a_printed_box_is_read_without_the_box_s_sides(reader, test_
     assert all(pad // 2 < d.box[0] and d.box[0] + d.box[2] < boxed[0].shape[1] - pad // 2 for d in reading.digits)
 
 
+def test_digits_written_one_per_box_of_a_comb_field_are_read_without_the_walls(reader, test_split):
+    """A postcode on a form: a row of printed boxes, one digit in each. The walls between the
+    boxes (shorter than the image: the row has paper above and below) are not read as 1s."""
+    from PIL import ImageDraw
+
+    cell, count = 40, 5
+    right = 0
+    for start in range(0, 5 * count, count):
+        form = Image.new("L", (cell * count + 20, cell + 30), 255)
+        draw = ImageDraw.Draw(form)
+        for i in range(count):
+            form.paste(Image.fromarray(255 - test_split.images[start + i]), (10 + i * cell + 6, 15 + 6))
+            draw.rectangle([10 + i * cell, 15, 10 + (i + 1) * cell, 15 + cell], outline=80, width=2)
+        truth = "".join(str(d) for d in test_split.labels[start:start + count])
+        right += reader.read(np.asarray(form)).number == truth
+    assert right >= 4
+
+
 def test_a_one_as_tall_as_a_number_cropped_tight_is_not_taken_for_a_box_side(reader):
     """Upright 1s reaching the top and bottom of a tight crop, beside digits as tall: still digits."""
     for text in ("141", "1171", "11"):
