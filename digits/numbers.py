@@ -172,7 +172,7 @@ def _runs(mask: np.ndarray, length: float, axis: int) -> np.ndarray:
     """bool: the pixels of `mask` in straight runs at least `length` long along `axis` (0: upright,
     1: level); an opening by a line, as two 1-D passes."""
     n = max(3, int(length))
-    return ndimage.maximum_filter1d(ndimage.minimum_filter1d(mask.view(np.uint8), n, axis=axis), n, axis=axis).view(bool) & mask
+    return ndimage.maximum_filter1d(ndimage.minimum_filter1d(mask.view(np.uint8), n, axis=axis), n, axis=axis).view(bool)
 
 
 def _cell_walls(inked: np.ndarray) -> np.ndarray:
@@ -198,8 +198,7 @@ def _faint_digits(ink: np.ndarray, parts: np.ndarray, tallest: int) -> np.ndarra
     faint = ink > FAINT
     # An underline a faint digit touches would make the two one blob far wider than a digit:
     # horizontal runs as long as a digit is tall are lines, and are not searched for digits.
-    runs = ndimage.maximum_filter1d(ndimage.minimum_filter1d(faint.view(np.uint8), tallest, axis=1), tallest, axis=1)
-    lines = ndimage.binary_dilation(runs.view(bool))     # an opening by a 1 x tallest row, in two 1-D passes
+    lines = ndimage.binary_dilation(_runs(faint, tallest, axis=1))
     labels, count = ndimage.label(faint & ~lines & ~ndimage.binary_dilation(parts, iterations=2),
                                   structure=np.ones((3, 3)))
     rows = np.flatnonzero(parts.any(axis=1))
