@@ -129,6 +129,7 @@ def train_numbers(run, data: Mnist) -> Path:
                          "input": "float32 [N, 32, 256, 1] in [0, 1], ink = 1 (digits.numbers.number_strip)",
                          "output": f"logits [N, {FRAMES}, 11]: the digits 0-9 and CTC's blank (10) per frame"},
         "data": {"source": str(data.source), "sha256": data.digests, "train_images": len(source),
+                 "style": TRAINING_STYLE,
                  "numbers_per_epoch": len(batches) * config.batch_size,
                  "validation_numbers": validation_numbers, "test_numbers_per_category": test_numbers},
         "history": live.history,

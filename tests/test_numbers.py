@@ -190,6 +190,27 @@ def test_a_slash_after_a_number_is_still_not_a_1():
     assert number_reader(ModelStore()).read(np.asarray(canvas)).number == "25"
 
 
+@pytest.mark.parametrize("before, after", [("R$", ""), ("EUR", ""), ("**", ""), ("", "**"), ("US$", "=")])
+def test_printed_currency_prefixes_and_stars_are_not_read_as_digits(reader, test_split, before, after):
+    """Printed before or after a handwritten amount on a cheque: a currency prefix (R$, EUR, US$)
+    or stars and an equals sign guarding it against additions. None is a digit."""
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=22)
+    right = 0
+    for start in range(0, 5 * CASES, 5):
+        lead = round(font.getlength(before)) + 10 if before else 0
+        form = Image.new("L", (lead + 5 * 28 + 80, 60), 255)
+        draw = ImageDraw.Draw(form)
+        draw.text((6, 18), before, font=font, fill=30)
+        for i in range(5):
+            form.paste(Image.fromarray(255 - test_split.images[start + i]), (lead + 6 + 28 * i, 16))
+        draw.text((lead + 6 + 5 * 28 + 8, 18), after, font=font, fill=30)
+        truth = "".join(str(d) for d in test_split.labels[start:start + 5])
+        right += reader.read(np.asarray(form)).number == truth
+    assert right >= FLOOR
+
+
 def test_separators_and_marks_are_not_read_as_digits(reader, test_split):
     style = Style(digits=(4, 7), gap=(0.15, 0.5), separators=1.0, currency=1.0, slash=1.0, underline=0.5,
                   strike=0, papers=("plain",), dark_paper=0, uneven_light=0)
