@@ -90,8 +90,8 @@ Read = Callable[[list], list[str]]   # images -> the numbers they show
 
 
 def read_categories(read: Read, categories: dict[str, Numbers]) -> dict[str, CategoryResult]:
-    """Each category's numbers as `read` reads them (a `NumberReader`'s `numbers`, as served, or
-    its `network_numbers`; `network_reads` for a Keras model)."""
+    """Each category's numbers as `read` reads them: a `NumberReader`'s `numbers` (as served), or
+    `network_reads(logits)` (the network alone, through LiteRT or Keras)."""
     return {category: CategoryResult(category, numbers.labels, read(numbers.images))
             for category, numbers in categories.items()}
 
