@@ -337,8 +337,7 @@ def _second_opinion(blobs: list[Blob], strip: Strip, probabilities: np.ndarray, 
     if not unsure or len(blobs) != len(path) or \
             not all(bounds[i] <= centre < bounds[i + 1] for i, (_, centre) in enumerate(blobs)):
         return {}
-    fields = [prepare_ink(np.where(ndimage.binary_dilation(blobs[i][0]), strip.ink, 0), min_ink_side=0)
-              for i in unsure]                             # each [28, 28], MNIST-style, as a single digit
+    fields = [_field(strip, blobs[i][0]) for i in unsure]
     if any(field is None for field in fields):
         return {}
     opinions = digit_model(np.stack(fields))               # [U, 10]
@@ -368,13 +367,17 @@ def _skipped_ones(blobs: list[Blob], strip: Strip, centres: list[float],
                   if index not in read and _upright_stroke(np.where(mask, strip.ink, 0))]
     if not candidates:
         return []
-    fields = [prepare_ink(np.where(ndimage.binary_dilation(mask), strip.ink, 0), min_ink_side=0)
-              for mask, _ in candidates]
+    fields = [_field(strip, mask) for mask, _ in candidates]
     found = [(centre, field) for (_, centre), field in zip(candidates, fields) if field is not None]
     if not found:
         return []
     ones = digit_model(np.stack([field for _, field in found]))[:, 1]   # [C]
     return [(centre, float(one)) for (centre, _), one in zip(found, ones) if one >= SURE_ONE]
+
+
+def _field(strip: Strip, mask: np.ndarray) -> np.ndarray | None:
+    """A blob's ink as the digit model takes it: float32 [28, 28], MNIST-style, as a single digit."""
+    return prepare_ink(np.where(ndimage.binary_dilation(mask), strip.ink, 0), min_ink_side=0)
 
 
 def _read_blobs(blobs: list[Blob], centres: list[float]) -> set[int]:
