@@ -18,8 +18,8 @@ import numpy as np
 
 from digits.data import Mnist, Split
 from digits.model import build_model
-from digits.number_evaluation import (EVALUATION_NUMBERS, MAX_DIGITS, digit_errors, evaluate_numbers, network_reads,
-                                      test_set_by_category)
+from digits.number_evaluation import (EVALUATION_NUMBERS, MAX_DIGITS, digit_errors, evaluate_numbers,
+                                      network_reads, test_set_by_category)
 from digits.numbers import BLANK, FRAMES, decode_batch, strips
 from digits.predict import to_tflite
 from digits.store import NUMBER_TASK
