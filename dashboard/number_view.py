@@ -72,6 +72,21 @@ def clear_wide_canvas() -> None:
     st.session_state.number_canvas_generation += 1
 
 
+@st.fragment
+def number_drawing_area(reader, version: str) -> None:
+    """The wide canvas and the number read: a stroke reruns only this fragment, not the whole page
+    (as the Digit mode's drawing area)."""
+    st.session_state.setdefault("number_canvas_generation", 0)
+    st.session_state.setdefault("number_stroke_width", 16)
+    drawing = draw_wide_canvas(st.session_state.number_stroke_width,
+                               key=f"number-canvas-{st.session_state.number_canvas_generation}")
+    controls = st.container(horizontal=True)
+    controls.slider("Stroke width", min_value=6, max_value=40, key="number_stroke_width", width=WIDE_CANVAS[1])
+    controls.button("Clear", icon=":material/ink_eraser:", on_click=clear_wide_canvas, key="number_clear")
+    show_reading(reader, drawing, "Write a number (up to 12 digits) on the black canvas; it is read after "
+                                  "each stroke.", "number-canvas", version, "canvas")
+
+
 def number_mode() -> None:
     """Predict, Number mode: a wide canvas or an upload; the number read after each stroke."""
     version = version_picker("Number model", key="number_version", store=model_store(), task=NUMBER_TASK)
@@ -84,15 +99,7 @@ def number_mode() -> None:
         return
     draw_tab, upload_tab = st.tabs(["Draw a number", "Upload a photo or scan"])
     with draw_tab:
-        st.session_state.setdefault("number_canvas_generation", 0)
-        st.session_state.setdefault("number_stroke_width", 16)
-        drawing = draw_wide_canvas(st.session_state.number_stroke_width,
-                                   key=f"number-canvas-{st.session_state.number_canvas_generation}")
-        controls = st.container(horizontal=True)
-        controls.slider("Stroke width", min_value=6, max_value=40, key="number_stroke_width", width=WIDE_CANVAS[1])
-        controls.button("Clear", icon=":material/ink_eraser:", on_click=clear_wide_canvas, key="number_clear")
-        show_reading(reader, drawing, "Write a number (up to 12 digits) on the black canvas; it is read after "
-                                      "each stroke.", "number-canvas", version, "canvas")
+        number_drawing_area(reader, version)
     with upload_tab:
         upload = st.file_uploader("A photo or scan of a number: a postcode, an amount, a meter reading",
                                   type=["png", "jpg", "jpeg", "bmp", "gif", "webp"], key="number_upload")
