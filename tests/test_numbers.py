@@ -82,6 +82,43 @@ def test_numbers_written_on_a_slant(reader, test_split, degrees):
     assert read_right(reader, [sheared(image, degrees) for image in made.images], made.labels) >= FLOOR
 
 
+def turned(image: np.ndarray, degrees: float) -> np.ndarray:
+    """The picture turned by `degrees` anticlockwise (the number written uphill), grown to hold it
+    all, paper-coloured where the turn uncovers nothing."""
+    fill = tuple(image[0, 0].tolist())
+    return np.asarray(Image.fromarray(image).rotate(degrees, resample=Image.Resampling.BILINEAR, expand=True,
+                                                    fillcolor=fill))
+
+
+@pytest.mark.parametrize("degrees", [-10, 10])
+def test_numbers_written_uphill_or_downhill_are_read(reader, test_split, degrees):
+    """The line turned by 10 degrees either way: 12 digits then filled a band three digits tall,
+    the strip shrank them, and few were read; the line is now put level first."""
+    made = numbers(test_split, style=replace(CATEGORIES["long"], digits=(12, 12), tilt=0))
+    assert read_right(reader, [turned(image, degrees) for image in made.images], made.labels) >= FLOOR
+
+
+def test_the_boxes_of_a_number_written_on_a_slant_are_on_its_digits(reader):
+    """Read levelled, boxed in the turned picture's own pixels: each digit's box holds where its
+    digit went when the picture was turned."""
+    canvas = drawn_number("4507", origin=(0.1, 0.3))[..., :3].copy()
+    level = reader.read(canvas)
+    assert level.number == "4507"
+    degrees = 9
+    picture = turned(canvas, degrees)
+    reading = reader.read(picture)
+    assert reading.number == "4507"
+    (h, w), (new_h, new_w) = canvas.shape[:2], picture.shape[:2]
+    c, s = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
+    for before, after in zip(level.digits, reading.digits):
+        x, y, bw, bh = before.box
+        dx, dy = x + bw / 2 - w / 2, y + bh / 2 - h / 2                 # the digit's centre, from the middle
+        cx, cy = new_w / 2 + c * dx + s * dy, new_h / 2 - s * dx + c * dy   # turned anticlockwise on screen
+        ax, ay, aw, ah = after.box
+        assert ax <= cx <= ax + aw and ay <= cy <= ay + ah
+        assert aw < 1.5 * bw + 0.3 * bh and ah < 1.5 * bh                # a digit's box, not the line's
+
+
 def test_digits_of_uneven_size_and_baseline(reader, test_split):
     made = numbers(test_split, style=Style(digits=(5, 5), gap=(0.15, 0.5), size=0.3, baseline=0.2, separators=0,
                                           currency=0, slash=0, underline=0, strike=0, papers=("plain",),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from dashboard_helpers import digits_on_paper
 from digits.data import load_test
@@ -125,6 +126,23 @@ def test_a_faint_first_or_last_digit_stays_in_the_strip(test_split):
     solid, _ = digits_on_paper(test_split, [1, 1, 1])
     patterned, _ = digits_on_paper(test_split, [1, 1, 1], waves)
     assert abs(number_strip(patterned).scale - number_strip(solid).scale) < 0.1 * number_strip(solid).scale
+
+
+def test_a_number_written_on_a_slant_is_put_level_in_the_strip(test_split):
+    """Turned by 10 degrees either way, a 9-digit number fills the strip as it does written level
+    (its digits as tall), and is not turned back when level."""
+    from digits.numbers import UNTURNED
+
+    level, _ = digits_on_paper(test_split, [1] * 9)
+    assert number_strip(level).turn == UNTURNED
+    for degrees in (-10, 10):
+        picture = np.asarray(Image.fromarray(level).rotate(degrees, resample=Image.Resampling.BILINEAR, expand=True,
+                                                          fillcolor=255))
+        strip = number_strip(picture)
+        assert strip.turn != UNTURNED
+        assert strip.scale == pytest.approx(number_strip(level).scale, rel=0.1)
+        rows = np.flatnonzero(strip.parts.any(axis=1))
+        assert np.ptp(rows) + 1 < 0.8 * STRIP_HEIGHT                    # the digits' band, not the line's
 
 
 def test_a_digit_too_faint_to_be_found_is_still_in_the_strip(test_split):
