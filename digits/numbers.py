@@ -15,7 +15,8 @@ where the number also falls apart into one blob of ink per digit, in the places 
 beliefs are combined; where the blobs and CTC disagree (touching digits, a separator touching a
 digit) CTC's reading stands. And a skipped 1 (`_skipped_ones`): a straight upright stroke as
 tall as the digits with no digit read on it, a 1 to the digit model, is read as a 1.
-Before the strip is cut, the upright sides of a printed box around the number are taken out.
+Before the strip is cut, the upright sides of a printed box around the number are taken out, and
+a number written on a slant (uphill or downhill) is turned level (`_levelled`).
 
 Serving runs the version's `model.tflite` through LiteRT: reading a number imports no TensorFlow.
 Errors: an unusable image raises `digits.preprocessing.ImageError`, as `prepare` does.
@@ -58,7 +59,7 @@ SURE_ONE = 0.9                        # ... and a 1 to the digit model with at l
 SECOND_OPINION = 0.9                  # a digit CTC gives less than this is also read by the digit model
 MAX_TURN = 12.0                       # degrees: a line of digits turned by up to this much either way ...
 MIN_TURN = 4.0                        # ... and by at least this much is put level before the strip is cut
-LINE_WIDTH = 1.2                      # ink this much wider than tall (turned or not) is a row of digits, not one
+LINE_SPREAD = 3.0                     # ink spread this much more along its long axis than across is a row of digits
 
 
 UNTURNED = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0))
@@ -262,17 +263,19 @@ def number_strip(source) -> Strip | None:
 
 def _line_turn(parts: np.ndarray) -> float:
     """Degrees the line of digits is turned from level (positive: written uphill), from the long
-    axis of the digits' ink (its second moments), at most MAX_TURN either way. 0 for one digit
-    (ink less than LINE_WIDTH times wider than tall), where no line is to be seen. Over synthetic
-    level numbers the error is about 1 degree at the median, 3-4 at the 90th percentile for 5 digits
-    (`BENCHMARKS.md`); hence MIN_TURN."""
+    axis of the digits' ink (its second moments), at most MAX_TURN either way. 0 where the ink is
+    not a row of digits (spread less than LINE_SPREAD times more along its long axis than across,
+    as one or two digits are, or a long axis turned more than twice MAX_TURN, as a lone 1 is): no
+    line is to be seen."""
     rows, cols = np.nonzero(parts)
-    if np.ptp(cols) + 1 < LINE_WIDTH * (np.ptp(rows) + 1):
-        return 0.0
     x, y = cols - cols.mean(), rows - rows.mean()
+    xx, yy, xy = (x * x).mean(), (y * y).mean(), (x * y).mean()
+    spread = np.linalg.eigvalsh(np.array([[xx, xy], [xy, yy]]))            # ascending: across, along
+    if spread[1] < LINE_SPREAD ** 2 * spread[0]:
+        return 0.0
     # Image rows grow downwards: a line written uphill has y falling as x grows, a negative covariance.
-    degrees = np.degrees(0.5 * np.arctan2(-2 * (x * y).mean(), (x * x).mean() - (y * y).mean()))
-    return float(np.clip(degrees, -MAX_TURN, MAX_TURN))
+    degrees = float(np.degrees(0.5 * np.arctan2(-2 * xy, xx - yy)))
+    return float(np.clip(degrees, -MAX_TURN, MAX_TURN)) if abs(degrees) <= 2 * MAX_TURN else 0.0
 
 
 def _levelled(ink: np.ndarray, parts: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray, tuple]:

@@ -145,6 +145,24 @@ def test_a_number_written_on_a_slant_is_put_level_in_the_strip(test_split):
         assert np.ptp(rows) + 1 < 0.8 * STRIP_HEIGHT                    # the digits' band, not the line's
 
 
+def test_one_or_two_digits_written_level_are_not_turned(test_split):
+    """One or two digits show no line to level: their ink's long axis is the digits' own shape
+    (upright for a 1, or along a sign or a slash beside a digit). Turned by it, "2" was read as
+    "02" and "49" as "229". Level 1-2-digit numbers with everything else mixed in: hardly any turned."""
+    from dataclasses import replace
+
+    from digits.numbers import MIN_TURN, _digit_parts, _line_turn, _without_box_sides, ink_and_factor
+
+    made = make_numbers(test_split.images, test_split.labels, 100, 7,
+                        style=replace(CATEGORIES["mixed"], digits=(1, 2), tilt=0))
+    turns = []
+    for picture in made.images:
+        ink, _ = ink_and_factor(Image.fromarray(picture))
+        parts = _digit_parts(_without_box_sides(ink))
+        turns.append(0.0 if parts is None else _line_turn(parts))
+    assert sum(abs(turn) >= MIN_TURN for turn in turns) <= 5
+
+
 def test_a_digit_too_faint_to_be_found_is_still_in_the_strip(test_split):
     """A first or last digit at a fifth of the pen's contrast is not found as a digit, but a short
     number's strip keeps some paper either side, so the network still sees it."""
