@@ -61,8 +61,8 @@ MAX_TURN = 12.0                       # degrees: a line of digits turned by up t
 MIN_TURN = 4.0                        # ... and by at least this much is put level before the strip is cut
 LINE_SPREAD = 3.0                     # ink spread this much more along its long axis than across is a row of digits
 
-
-UNTURNED = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0))
+Affine = tuple[tuple[float, float, float], tuple[float, float, float]]   # 2x3: (x, y, 1) -> (x', y')
+UNTURNED: Affine = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0))                   # the turn of a number written level
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class Strip:
     parts: np.ndarray      # bool [STRIP_HEIGHT, STRIP_WIDTH]: the digit-sized blobs (for the boxes)
     origin: tuple[float, float]  # input pixel (x, y) of the strip's top-left corner, in the levelled input
     scale: float           # input pixels per strip pixel
-    turn: tuple = UNTURNED  # 2x3 affine: levelled input pixel (x, y, 1) -> input pixel (a number written uphill)
+    turn: Affine = UNTURNED  # levelled input pixel -> input pixel (a number written on a slant was turned level)
 
     def to_input(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Strip pixel coordinates -> the input image's."""
@@ -278,11 +278,11 @@ def _line_turn(parts: np.ndarray) -> float:
     return float(np.clip(degrees, -MAX_TURN, MAX_TURN)) if abs(degrees) <= 2 * MAX_TURN else 0.0
 
 
-def _levelled(ink: np.ndarray, parts: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray, tuple]:
+def _levelled(ink: np.ndarray, parts: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray, Affine]:
     """The ink and its digit parts turned level when the number was written on a slant (by
     MIN_TURN to MAX_TURN degrees either way; the network saw up to 4 degrees in training), and
-    the affine map from the levelled image's pixels to the input's. Turned, a long number filled
-    a band so tall that the strip shrank its digits: 12 digits at 10 degrees were read half the time."""
+    the map from the levelled image's pixels to the input's. Left turned, a long number fills a
+    band so tall that the strip, fitted to the band's height, shrinks its digits."""
     degrees = _line_turn(parts)
     if abs(degrees) < MIN_TURN:
         return ink, parts, UNTURNED
