@@ -30,12 +30,14 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))   # dashboard_helpers.turned
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
+from dashboard_helpers import turned  # noqa: E402
 from digits.number_evaluation import numbers_for_test, numbers_for_validation  # noqa: E402
 from digits.numbers import ink_and_factor, number_reader  # noqa: E402
 from digits.predict import version_predictor  # noqa: E402
@@ -66,16 +68,6 @@ def naive_read(image, predictor) -> str:
         if field is not None:
             digits.append(str(predictor.predict_prepared(field).digit))
     return "".join(digits)
-
-
-def turned(image: np.ndarray, degrees: float) -> np.ndarray:
-    """The picture turned anticlockwise by `degrees` about its centre, grown to hold it all, the
-    uncovered corners the paper's median colour (on patterned paper they are still flat: a probe's
-    artefact, with edges a real photo of a turned cheque does not have)."""
-    border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])        # [B, 3]
-    paper = tuple(int(v) for v in np.median(border, axis=0))
-    return np.asarray(Image.fromarray(image).rotate(degrees, resample=Image.Resampling.BILINEAR, expand=True,
-                                                    fillcolor=paper))
 
 
 def canvas_number(numbers) -> np.ndarray:

@@ -179,6 +179,16 @@ def drawn_number(text: str, size=(900, 250), pen: int = 14, ink=(255, 255, 255),
     return np.asarray(image)
 
 
+def turned(image: np.ndarray, degrees: float) -> np.ndarray:
+    """The picture (grey or colour) turned anticlockwise by `degrees` about its centre (a number
+    written uphill), grown to hold it all, the uncovered corners the paper's median colour."""
+    border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])      # [B] or [B, C]
+    paper = np.median(border, axis=0)
+    fill = int(paper) if np.ndim(paper) == 0 else tuple(int(v) for v in paper)
+    return np.asarray(Image.fromarray(image).rotate(degrees, resample=Image.Resampling.BILINEAR, expand=True,
+                                                    fillcolor=fill))
+
+
 def digits_on_paper(test_split, strengths: list[float], texture: np.ndarray | None = None,
                     step: int = 30) -> tuple[np.ndarray, list[int]]:
     """MNIST test digits side by side, `step` pixels apart (28 wide each: less makes them touch),

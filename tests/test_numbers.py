@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from conftest import run_python
-from dashboard_helpers import digits_on_paper, drawn_number
+from dashboard_helpers import digits_on_paper, drawn_number, turned
 from digits.data import load_test
 from digits.numbers import NumberReading, number_reader, read_number
 from digits.store import DEFAULT_NUMBER_VERSION, NUMBER_TASK, ModelStore, StoreError
@@ -80,14 +80,6 @@ def test_numbers_of_one_to_twelve_digits(reader, test_split, length):
 def test_numbers_written_on_a_slant(reader, test_split, degrees):
     made = numbers(test_split, seed=8)
     assert read_right(reader, [sheared(image, degrees) for image in made.images], made.labels) >= FLOOR
-
-
-def turned(image: np.ndarray, degrees: float) -> np.ndarray:
-    """The picture turned by `degrees` anticlockwise (the number written uphill), grown to hold it
-    all, paper-coloured where the turn uncovers nothing."""
-    fill = tuple(image[0, 0].tolist())
-    return np.asarray(Image.fromarray(image).rotate(degrees, resample=Image.Resampling.BILINEAR, expand=True,
-                                                    fillcolor=fill))
 
 
 @pytest.mark.parametrize("degrees", [-10, 10])

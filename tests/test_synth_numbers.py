@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dashboard_helpers import digits_on_paper
+from dashboard_helpers import digits_on_paper, turned
 from digits.data import load_test
 from digits.number_evaluation import (TEST_SEED, VALIDATION_SEED, digit_errors, edit_distance, numbers_for_test,
                                       numbers_for_validation)
@@ -136,9 +136,7 @@ def test_a_number_written_on_a_slant_is_put_level_in_the_strip(test_split):
     level, _ = digits_on_paper(test_split, [1] * 9)
     assert number_strip(level).turn == UNTURNED
     for degrees in (-10, 10):
-        picture = np.asarray(Image.fromarray(level).rotate(degrees, resample=Image.Resampling.BILINEAR, expand=True,
-                                                          fillcolor=255))
-        strip = number_strip(picture)
+        strip = number_strip(turned(level, degrees))
         assert strip.turn != UNTURNED
         assert strip.scale == pytest.approx(number_strip(level).scale, rel=0.1)
         rows = np.flatnonzero(strip.parts.any(axis=1))
