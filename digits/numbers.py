@@ -297,12 +297,12 @@ def _levelled(ink: np.ndarray, parts: np.ndarray, factor: float) -> tuple[np.nda
     matrix = a[::-1, ::-1]                                         # (row, col) order for ndimage
     turned = ndimage.affine_transform(ink, matrix, offset=shift[::-1], output_shape=(out_h, out_w), order=1)
     levelled = np.clip(turned, 0, 1).astype(np.float32)
-    parts = _digit_parts(levelled)
-    if parts is None:
-        return ink, _digit_parts(ink), UNTURNED
+    levelled_parts = _digit_parts(levelled)
+    if levelled_parts is None:
+        return ink, parts, UNTURNED
     # In input pixels: p_in = factor * p, q_in = factor * q.
     turn = ((a[0, 0], a[0, 1], factor * shift[0]), (a[1, 0], a[1, 1], factor * shift[1]))
-    return levelled, parts, tuple(tuple(float(v) for v in row) for row in turn)
+    return levelled, levelled_parts, tuple(tuple(float(v) for v in row) for row in turn)
 
 
 def _resample(array: np.ndarray, box: tuple[float, float, float, float], size: tuple[int, int]) -> np.ndarray:

@@ -104,6 +104,14 @@ def test_drawing_a_three_digit_number_on_the_wide_canvas_reads_it(app_url, page)
     expect(page.locator('[data-testid="number-read"]')).to_have_text("170", timeout=WAIT_MS)
     expect(metric_value(page, "Confidence")).to_have_text(re.compile(r"\d+\.\d%"))
     expect(page.get_by_text("3 digits read")).to_be_visible()
+    # Clear (inside the canvas's fragment) empties the canvas and the reading; the next number
+    # is read on the new canvas.
+    drawn_on = canvas.element_handle()
+    page.get_by_role("button", name="Clear").click()
+    page.wait_for_function("canvas => !canvas.isConnected", arg=drawn_on)
+    expect(page.locator('[data-testid="number-read"]')).to_have_count(0)
+    draw_strokes(page, canvas, number_strokes("07"))
+    expect(page.locator('[data-testid="number-read"]')).to_have_text("07", timeout=WAIT_MS)
 
 
 COUNT_SEND_CLICKS_JS = """title => {
