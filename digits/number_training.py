@@ -2,20 +2,25 @@
 
 Training numbers are written from the training split's digits, fresh ones every epoch; the
 validation numbers (epoch metrics) from the validation split; the test numbers from the test set
-only. Live metrics: the CTC loss, and on the validation numbers the sequence accuracy (the whole
-number right; `val_accuracy`) and the per-digit error rate (edit distance over digits;
-`val_digit_error`).
+only. With `augment` (the preset's default) the training digits are first warped as the digit
+model's are (`NUMBER_GLYPHS`: elastic wobble, stroke width, aspect, European 7s and 1s), so the
+reader learns hands beyond MNIST's writers rather than those writers. Live metrics: the CTC
+loss, and on the validation numbers the sequence accuracy (the whole number right;
+`val_accuracy`) and the per-digit error rate (edit distance over digits; `val_digit_error`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
+from digits.augment import AugmentSettings, augment_batch
 from digits.data import Mnist, Split
 from digits.model import build_model
 from digits.number_evaluation import (EVALUATION_NUMBERS, MAX_DIGITS, digit_errors, evaluate_numbers,
@@ -28,6 +33,12 @@ from digits.synth_numbers import make_numbers
 TRAINING_STYLE = "training"    # the synth_numbers category trained on (before number-v11: "mixed")
 NUMBERS_PER_EPOCH = 12_000     # fresh synthetic numbers per epoch (fewer with --limit: half the images)
 VALIDATION_NUMBERS = 1_000
+# Each batch's numbers are written from a fresh pool of this many training digits (about 6.5
+# digits a number, so most of a pool is used once).
+POOL_PER_NUMBER = 8
+# The digit model's augmentation minus what the number generator already does to a digit (its
+# paper, ink colour and position) and with less turn (the generator adds its own slant).
+NUMBER_GLYPHS = AugmentSettings(invert_prob=0.0, background_prob=0.0, max_shift_px=0.0, max_rotation_deg=8.0)
 
 
 def targets(labels: list[str]) -> np.ndarray:
@@ -48,19 +59,26 @@ def ctc_loss(y_true, y_pred):
 
 
 class NumberBatches(keras.utils.PyDataset):
-    """Batches of fresh synthetic numbers: batch i of epoch e is always the same (seeded by both)."""
+    """Batches of fresh synthetic numbers. Batch i of epoch e draws its digits and writes its
+    numbers from a seed of both; the warp of the digits (`glyphs`, or None) draws from TF's generator."""
 
-    def __init__(self, split: Split, numbers: int, batch_size: int, seed: int):
+    def __init__(self, split: Split, numbers: int, batch_size: int, seed: int, glyphs: AugmentSettings | None):
         super().__init__(workers=2, use_multiprocessing=False, max_queue_size=8)
-        self.split, self.batch_size, self.seed, self.epoch = split, batch_size, seed, 0
+        self.split, self.batch_size, self.seed, self.glyphs, self.epoch = split, batch_size, seed, glyphs, 0
         self.batches = max(1, numbers // batch_size)
 
     def __len__(self) -> int:
         return self.batches
 
     def __getitem__(self, index: int):
-        made = make_numbers(self.split.images, self.split.labels, self.batch_size, (self.seed, self.epoch, index),
-                            TRAINING_STYLE)
+        seed = (self.seed, self.epoch, index)
+        pool = np.random.default_rng(seed).integers(0, len(self.split), POOL_PER_NUMBER * self.batch_size)
+        images, labels = self.split.images[pool], self.split.labels[pool]              # [P, 28, 28], [P]
+        if self.glyphs is not None:
+            warped = augment_batch(tf.convert_to_tensor(images[..., None] / 255, tf.float32), self.glyphs,
+                                   labels=tf.convert_to_tensor(labels))
+            images = np.round(np.clip(warped.numpy()[..., 0], 0, 1) * 255).astype(np.uint8)
+        made = make_numbers(images, labels, self.batch_size, seed, TRAINING_STYLE)
         return strips(made.images)[..., None], targets(made.labels)   # [B, 32, 256, 1], [B, 13]
 
     def on_epoch_end(self) -> None:
@@ -94,7 +112,8 @@ def train_numbers(run, data: Mnist) -> Path:
         if config.limit else data.train
     numbers = NUMBERS_PER_EPOCH if not config.limit else max(config.batch_size, min(NUMBERS_PER_EPOCH,
                                                                                     config.limit // 2))
-    batches = NumberBatches(source, numbers, config.batch_size, config.seed)
+    glyphs = NUMBER_GLYPHS if config.augment else None
+    batches = NumberBatches(source, numbers, config.batch_size, config.seed, glyphs)
     # A quick run on a subset (--limit) is checked on fewer numbers too.
     validation_numbers = min(VALIDATION_NUMBERS, max(100, numbers))
     test_numbers = min(EVALUATION_NUMBERS, max(50, numbers // 2))
@@ -124,7 +143,7 @@ def train_numbers(run, data: Mnist) -> Path:
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "preset": config.preset,
         "config": config.to_dict(),
-        "augmentation": None,
+        "augmentation": dataclasses.asdict(glyphs) if glyphs else None,
         "architecture": {"name": model.name, "parameters": int(model.count_params()),
                          "input": "float32 [N, 32, 256, 1] in [0, 1], ink = 1 (digits.numbers.number_strip)",
                          "output": f"logits [N, {FRAMES}, 11]: the digits 0-9 and CTC's blank (10) per frame"},

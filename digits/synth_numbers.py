@@ -15,7 +15,7 @@ The options, one line each (`Style`; a category fixes some of them, see CATEGORI
   broken          chance a digit has a stroke interrupted (a gap wiped across it) or is faint
   separators      chance of thousands separators ('.', ',', "'", a space) or a dash between groups
   currency        chance of a leading currency sign ($, #) or a tick mark
-  signs           which signs: $, # and the tick; training adds printed R$, EUR, US$, Rs. and stars
+  signs           which signs: $, # and the tick; training adds printed R$, EUR, US$, Rs., stars, and pen-drawn € and £
   fills           chance of printed stars or '=' after the number (a cheque's protection against additions)
   slash           chance of a trailing slash ('/' or '/-', as on cheques)
   underline       chance of a line under the number
@@ -36,7 +36,8 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 DIGIT_SIDE = 28                    # MNIST's field; digits are drawn about this tall before scaling
 SEPARATORS = (".", ",", "'", " ", "-")
-CURRENCY = ("$", "#", "tick")   # Pillow's built-in font has no pound or euro sign
+CURRENCY = ("$", "#", "tick")
+PEN_SIGNS = ("tick", "euro", "pound")   # drawn as pen strokes (Pillow's built-in font has no euro or pound)
 PRINTED_SIGNS = CURRENCY + ("R$", "EUR", "US$", "Rs.", "*", "**", "***")   # letters and stars are not digits
 FILLS = ("**", "***", "=", "*")
 PAPERS = ("plain", "coloured", "ruled", "guilloche", "dots", "hatching")
@@ -77,7 +78,7 @@ CATEGORIES: dict[str, Style] = {
                          papers=("guilloche", "dots", "hatching"), dark_paper=0),
     "long": replace(PLAIN, digits=(9, 12)),                                  # long numbers, 9-12 digits
     # What number versions train on: everything, and printed signs and fills no test category has.
-    "training": replace(Style(), currency=0.3, signs=PRINTED_SIGNS, fills=0.15),
+    "training": replace(Style(), currency=0.3, signs=PRINTED_SIGNS + PEN_SIGNS[1:], fills=0.15),
 }
 
 
@@ -207,9 +208,8 @@ def _marks(style: Style, ink: np.ndarray, baseline: int, sign: bool, rng: np.ran
     if sign:
         kind = style.signs[rng.integers(len(style.signs))]
         x = left - round(d * rng.uniform(0.8, 1.0))
-        if kind == "tick":
-            draw.line([(x, baseline - d // 2), (x + d // 4, baseline - 2), (x + d // 2, baseline - d)],
-                      fill=255, width=pen)
+        if kind in PEN_SIGNS:
+            _pen_sign(draw, kind, x, baseline, pen, rng)
         else:
             font = ImageFont.load_default(size=round(d * rng.uniform(0.8, 1.05)))
             if len(kind) > 1:      # a longer sign ends where a one-letter sign would
@@ -235,6 +235,27 @@ def _marks(style: Style, ink: np.ndarray, baseline: int, sign: bool, rng: np.ran
         ys = y + np.cumsum(rng.normal(0, 0.6, size=12))
         draw.line(list(zip(xs, ys)), fill=255, width=max(1, pen - 1))
     return np.asarray(canvas, np.float32) / 255
+
+
+def _pen_sign(draw: ImageDraw.ImageDraw, kind: str, x: int, baseline: int, pen: int,
+              rng: np.random.Generator) -> None:
+    """A tick, euro or pound sign written with the pen, about a digit tall, starting at x."""
+    d = DIGIT_SIDE
+    if kind == "tick":
+        draw.line([(x, baseline - d // 2), (x + d // 4, baseline - 2), (x + d // 2, baseline - d)], fill=255, width=pen)
+        return
+    wobble = lambda: rng.uniform(-0.04, 0.04) * d  # noqa: E731  (a hand is never quite on the line)
+    if kind == "euro":  # a C open to the right, two bars through it
+        r = d * rng.uniform(0.3, 0.4)
+        cx, cy = x + r + d * 0.1, baseline - d / 2
+        draw.arc([cx - r, cy - r, cx + r, cy + r], rng.uniform(35, 55), rng.uniform(305, 325), fill=255, width=pen)
+        for y in (cy - r * 0.25, cy + r * 0.25):
+            draw.line([(cx - r * 1.4, y + wobble()), (cx + r * 0.3, y + wobble())], fill=255, width=max(1, pen - 1))
+        return
+    # A pound sign: a hooked stem, a crossbar and a foot.
+    stem = [(0.6, 0.85), (0.45, 1.0), (0.25, 0.9), (0.2, 0.6), (0.2, 0.2), (0.05, 0.0), (0.65, 0.0)]
+    draw.line([(x + a * d + wobble(), baseline - b * d + wobble()) for a, b in stem], fill=255, width=pen)
+    draw.line([(x, baseline - 0.5 * d + wobble()), (x + 0.45 * d, baseline - 0.5 * d + wobble())], fill=255, width=pen)
 
 
 def _lean(style: Style, ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -470,6 +470,7 @@ def test_cli_evaluate_reads_the_test_numbers_as_served():
 def test_train_py_task_number_trains_a_number_version_with_live_sequence_metrics(store):
     """A tiny real run (200 training images, one epoch): the same run machinery as digits (event
     log, lock, the store's atomic save), a version that says it reads numbers, and `read` uses it."""
+    from digits.number_training import NUMBER_GLYPHS
     from digits.runs import read_events, read_lock
 
     refused = run_python("train.py", "--task", "number", "--preset", "strong")
@@ -481,6 +482,7 @@ def test_train_py_task_number_trains_a_number_version_with_live_sequence_metrics
     assert info.task == NUMBER_TASK and not info.broken and store.tflite("tiny-numbers") is not None
     assert not info.active and store.active(NUMBER_TASK) == DEFAULT_NUMBER_VERSION  # not asked to activate
     assert info.meta["command"] == "python train.py --task number --limit 200 --epochs 1 --name tiny-numbers"
+    assert info.meta["augmentation"]["elastic_prob"] == NUMBER_GLYPHS.elastic_prob   # it says how digits were warped
     [epoch] = [e for e in read_events(store.runs_dir / "tiny-numbers") if e["event"] == "epoch"]
     assert 0 <= epoch["val_accuracy"] <= 1 and 0 <= epoch["val_digit_error"] and epoch["loss"] > 0
     assert set(info.meta["test"]["categories"]) >= {"apart", "touching", "separators", "patterned", "long"}

@@ -76,6 +76,45 @@ def test_every_category_is_documented():
     assert set(CATEGORIES) >= {"mixed", "apart", "touching", "separators", "patterned", "long"}
 
 
+@pytest.mark.parametrize("sign", ["euro", "pound"])
+def test_training_numbers_carry_pen_drawn_euro_and_pound_signs_that_are_not_in_the_label(test_split, sign):
+    """Pillow's font has no euro or pound sign, so the generator writes them with the pen, about a
+    digit tall, before the number (training numbers have them); the label is the digits only."""
+    from dataclasses import replace
+
+    from PIL import ImageDraw
+
+    from digits.synth_numbers import DIGIT_SIDE, _pen_sign
+
+    assert sign in CATEGORIES["training"].signs
+    canvas = Image.new("L", (3 * DIGIT_SIDE, 3 * DIGIT_SIDE))
+    _pen_sign(ImageDraw.Draw(canvas), sign, DIGIT_SIDE, 2 * DIGIT_SIDE, 3, np.random.default_rng(0))
+    rows, cols = (np.flatnonzero(np.asarray(canvas).max(axis=a) > 128) for a in (1, 0))
+    assert 0.6 * DIGIT_SIDE <= np.ptp(rows) <= 1.2 * DIGIT_SIDE and 0.4 * DIGIT_SIDE <= np.ptp(cols) <= DIGIT_SIDE
+    style = replace(CATEGORIES["apart"], currency=1.0, signs=(sign,))
+    for seed in range(12):   # one number a seed: its digits are drawn before the sign's random choices
+        made, bare = (make_numbers(test_split.images, test_split.labels, 1, seed, "apart", style=s)
+                      for s in (style, replace(style, currency=0.0)))
+        assert made.labels == bare.labels and made.labels[0].isdigit() and len(made.labels[0]) == 5
+
+
+def test_number_training_warps_the_digits_and_keeps_the_labels(test_split):
+    """With augmentation (the 'number' preset's default) a training batch is written from warped
+    digits (the digit model's augmentation, NUMBER_GLYPHS): the same numbers, other pictures."""
+    from digits.config import PRESETS
+    from digits.data import Split
+    from digits.number_training import NUMBER_GLYPHS, NumberBatches
+
+    assert PRESETS["number"].augment and NUMBER_GLYPHS.elastic_prob > 0 and NUMBER_GLYPHS.european_prob > 0
+    split = Split(test_split.images[:2000], test_split.labels[:2000])
+    warped_x, warped_y = NumberBatches(split, 64, 16, seed=5, glyphs=NUMBER_GLYPHS)[0]
+    plain_x, plain_y = NumberBatches(split, 64, 16, seed=5, glyphs=None)[0]
+    assert warped_x.shape == plain_x.shape == (16, STRIP_HEIGHT, STRIP_WIDTH, 1)
+    # Both draw the same digits from the same pool; where the numbers coincide, the pictures do not.
+    same = [i for i in range(16) if np.array_equal(warped_y[i], plain_y[i])]
+    assert 0 in same and all(not np.allclose(warped_x[i], plain_x[i], atol=0.05) for i in same)
+
+
 def test_the_strip_is_the_same_for_dark_ink_on_light_paper_and_light_ink_on_dark(test_split):
     made = make_numbers(test_split.images, test_split.labels, 1, seed=2, category="apart")
     picture = made.images[0]

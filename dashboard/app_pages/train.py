@@ -14,7 +14,7 @@ from digits.config import (PRESETS, QUICK_LEARNING_RATES, QUICK_MIN_STEPS, QUICK
 from digits.notes import delete_notes, read_notes
 from digits.personal import check_start, samples_for
 from digits.samples import SampleError
-from digits.store import StoreError
+from digits.store import NUMBER_TASK, StoreError
 
 LIVE_REFRESH_SECONDS = 1.0   # while a run is in progress
 RUN_COLUMNS = ("run", "state", "test accuracy", "epochs done", "preset", "epochs", "batch size", "learning rate",
@@ -158,7 +158,9 @@ def training_form() -> None:
                                         f"images in all at most) takes {quick_rate:g}")
         schedule = st.selectbox("Learning-rate schedule", SCHEDULES, index=SCHEDULES.index(defaults.schedule))
         augment = st.toggle("Augmentation", value=defaults.augment,
-                            help="random polarity, background, stroke thickness, rotation, shift and zoom")
+                            help="warps the MNIST digits the numbers are written with: elastic wobble, stroke "
+                                 "width, aspect, European 7s and 1s" if defaults.task == NUMBER_TASK else
+                                 "random polarity, background, stroke thickness, rotation, shift and zoom")
         class_weights = st.text_input("Class weights", value=format_class_weights(defaults.class_weights),
                                       help="DIGIT=WEIGHT pairs, e.g. `9=2.0 4=1.5`; empty: every class weighs 1")
         subset_size = st.number_input("Training subset size", min_value=1, max_value=TRAIN_SIZE, value=defaults.limit,
