@@ -476,12 +476,13 @@ def test_train_py_task_number_trains_a_number_version_with_live_sequence_metrics
     refused = run_python("train.py", "--task", "number", "--preset", "strong")
     assert refused.returncode == 2 and "--task number uses the 'number' preset" in refused.stderr
 
-    result = run_python("train.py", "--task", "number", "--limit", "200", "--epochs", "1", "--name", "tiny-numbers")
+    result = run_python("train.py", "--task", "number", "--limit", "200", "--epochs", "1", "--augment",
+                        "--name", "tiny-numbers")
     assert result.returncode == 0, result.stderr[-2000:]
     info = store.info("tiny-numbers")
     assert info.task == NUMBER_TASK and not info.broken and store.tflite("tiny-numbers") is not None
     assert not info.active and store.active(NUMBER_TASK) == DEFAULT_NUMBER_VERSION  # not asked to activate
-    assert info.meta["command"] == "python train.py --task number --limit 200 --epochs 1 --name tiny-numbers"
+    assert info.meta["command"] == "python train.py --task number --limit 200 --epochs 1 --augment --name tiny-numbers"
     assert info.meta["augmentation"]["elastic_prob"] == NUMBER_GLYPHS.elastic_prob   # it says how digits were warped
     [epoch] = [e for e in read_events(store.runs_dir / "tiny-numbers") if e["event"] == "epoch"]
     assert 0 <= epoch["val_accuracy"] <= 1 and 0 <= epoch["val_digit_error"] and epoch["loss"] > 0
@@ -501,6 +502,7 @@ def test_train_py_task_number_trains_a_number_version_with_live_sequence_metrics
     continued = store.info("tiny-numbers-more")
     assert continued.task == NUMBER_TASK and not continued.broken and store.tflite("tiny-numbers-more") is not None
     assert continued.meta["config"]["from_version"] == "tiny-numbers"
+    assert continued.meta["augmentation"] is None   # the preset's default: digits as MNIST has them
     assert continued.meta["architecture"]["parameters"] == info.meta["architecture"]["parameters"]
 
 

@@ -99,13 +99,12 @@ def test_training_numbers_carry_pen_drawn_euro_and_pound_signs_that_are_not_in_t
 
 
 def test_number_training_warps_the_digits_and_keeps_the_labels(test_split):
-    """With augmentation (the 'number' preset's default) a training batch is written from warped
+    """With augmentation (`--augment`) a number training batch is written from warped
     digits (the digit model's augmentation, NUMBER_GLYPHS): the same numbers, other pictures."""
-    from digits.config import PRESETS
     from digits.data import Split
     from digits.number_training import NUMBER_GLYPHS, NumberBatches
 
-    assert PRESETS["number"].augment and NUMBER_GLYPHS.elastic_prob > 0 and NUMBER_GLYPHS.european_prob > 0
+    assert NUMBER_GLYPHS.elastic_prob > 0 and NUMBER_GLYPHS.european_prob > 0
     split = Split(test_split.images[:2000], test_split.labels[:2000])
     warped_x, warped_y = NumberBatches(split, 64, 16, seed=5, glyphs=NUMBER_GLYPHS)[0]
     plain_x, plain_y = NumberBatches(split, 64, 16, seed=5, glyphs=None)[0]
