@@ -2,9 +2,9 @@
 
 Training numbers are written from the training split's digits, fresh ones every epoch; the
 validation numbers (epoch metrics) from the validation split; the test numbers from the test set
-only. With `augment` (`--augment`; off in the preset) the training digits are first warped as the digit
-model's are (`NUMBER_GLYPHS`: elastic wobble, stroke width, aspect, European 7s and 1s), so the
-reader learns hands beyond MNIST's writers rather than those writers. Live metrics: the CTC
+only. With `augment` (`--augment`; off in the preset) the training digits are first warped as
+the digit model's are (`NUMBER_GLYPHS`: elastic wobble, stroke width, aspect, European 7s and
+1s), so that the reader learns hands beyond MNIST's writers rather than those writers. Live metrics: the CTC
 loss, and on the validation numbers the sequence accuracy (the whole number right;
 `val_accuracy`) and the per-digit error rate (edit distance over digits; `val_digit_error`).
 """

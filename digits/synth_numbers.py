@@ -15,7 +15,7 @@ The options, one line each (`Style`; a category fixes some of them, see CATEGORI
   broken          chance a digit has a stroke interrupted (a gap wiped across it) or is faint
   separators      chance of thousands separators ('.', ',', "'", a space) or a dash between groups
   currency        chance of a leading currency sign ($, #) or a tick mark
-  signs           which signs: $, # and the tick; training adds printed R$, EUR, US$, Rs., stars, and pen-drawn € and £
+  signs           which signs: $, # and the tick; training adds printed R$, EUR, US$, Rs., stars, pen-drawn € and £
   fills           chance of printed stars or '=' after the number (a cheque's protection against additions)
   slash           chance of a trailing slash ('/' or '/-', as on cheques)
   underline       chance of a line under the number
