@@ -2,7 +2,7 @@
 validation slice (its writers also wrote the training images) nor its test set (never chosen on).
 
     pip install scikit-learn        # its copy of the UCI digits ships inside the package
-    python bench/unseen_writers.py --count 300 default-number number-v11
+    python bench/unseen_writers.py --count 300 default-number MY-NUMBER-VERSION   # as served, same numbers
 
 The UCI optical digits (scikit-learn's `load_digits`: 1,797 digits by 43 writers, 8x8 at 17 grey
 levels) are put into MNIST's format, a 20x20 box centred by its ink's mass in a 28x28 field, and
