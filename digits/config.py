@@ -153,7 +153,7 @@ PRESETS: dict[str, TrainConfig] = {
     # The number reader (`--task number`): a CNN with CTC over 32x256 strips of synthetic numbers
     # (digits.number_training), fresh numbers every epoch, no class weights. --augment warps the
     # MNIST digits they are written with (number_training.NUMBER_GLYPHS); off by default: it helped
-    # on unseen writers' digits but cost MNIST-like numbers a point (BENCHMARKS.md, number-v13).
+    # on unseen writers' digits but cost MNIST-like numbers 0.5-1.5 points (BENCHMARKS.md, number-v13).
     "number": TrainConfig(preset="number", epochs=4, batch_size=64, learning_rate=3e-3,
                           schedule="onecycle", augment=False, class_weights={}),
     # A short fine-tune of an existing version (its architecture, --from) on the user's samples
