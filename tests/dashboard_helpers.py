@@ -145,6 +145,11 @@ NUMBER_STROKES = {  # strokes of each digit in a box 0.6 wide and 1 tall, points
           line((0.2, 0.0), (0.6, 0.0), 8)],
     # "00" in one stroke: round the first 0, then on into the second without lifting the pen.
     "00": [loop() + loop((0.9, 0.5))[:-2]],
+    # Currency signs written by hand before an amount: not digits.
+    "€": [[(0.36 + 0.26 * np.sin(a), 0.5 - 0.42 * np.cos(a)) for a in np.linspace(2.3 * np.pi, 0.72 * np.pi, 30)],
+          line((0.02, 0.42), (0.4, 0.42), 8), line((0.02, 0.6), (0.36, 0.6), 8)],
+    "£": [[(0.5, 0.15), (0.38, 0.02), (0.22, 0.06), (0.18, 0.3), (0.2, 0.7), (0.05, 0.98), (0.55, 0.98)],
+          line((0.03, 0.52), (0.4, 0.52), 8)],
 }
 
 

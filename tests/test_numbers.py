@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from conftest import run_python
-from dashboard_helpers import digits_on_paper, drawn_number, turned
+from dashboard_helpers import digits_on_paper, drawn_number, number_strokes, turned
 from digits.data import load_test
 from digits.numbers import NumberReading, number_reader, read_number
 from digits.store import DEFAULT_NUMBER_VERSION, NUMBER_TASK, ModelStore, StoreError
@@ -235,6 +235,30 @@ def test_printed_currency_prefixes_and_stars_are_not_read_as_digits(reader, test
         for i in range(5):
             form.paste(Image.fromarray(255 - test_split.images[start + i]), (lead + 6 + 28 * i, 16))
         draw.text((lead + 6 + 5 * 28 + 8, 18), after, font=font, fill=30)
+        truth = "".join(str(d) for d in test_split.labels[start:start + 5])
+        right += reader.read(np.asarray(form)).number == truth
+    assert right >= FLOOR
+
+
+@pytest.mark.parametrize("text", ["€170", "€4500", "€12345", "£73", "£4500"])
+@pytest.mark.parametrize("pen", [8, 20])
+def test_a_euro_or_pound_sign_written_by_hand_before_an_amount_is_not_read_as_a_digit(reader, text, pen):
+    """A pen-drawn euro sign is a C with two bars, a 6 or an 8 to a reader that never saw one."""
+    assert reader.read(drawn_number(text, pen=pen)).number == text[1:]
+
+
+@pytest.mark.parametrize("sign", ["€", "£"])
+def test_a_handwritten_currency_sign_before_handwritten_digits_on_a_form_is_not_read(reader, test_split, sign):
+    """MNIST test digits after a euro or pound sign drawn in dark ink on a light form."""
+    from PIL import ImageDraw
+
+    right = 0
+    for start in range(0, 5 * CASES, 5):
+        form = Image.new("L", (52 + 5 * 28 + 20, 60), 255)
+        for stroke in number_strokes(sign, origin=(6 / form.width, 18 / 60), height=26 / 60, aspect=form.width / 60):
+            ImageDraw.Draw(form).line([(x * form.width, y * 60) for x, y in stroke], fill=25, width=3, joint="curve")
+        for i in range(5):
+            form.paste(Image.fromarray(255 - test_split.images[start + i]), (40 + 28 * i, 16))
         truth = "".join(str(d) for d in test_split.labels[start:start + 5])
         right += reader.read(np.asarray(form)).number == truth
     assert right >= FLOOR
