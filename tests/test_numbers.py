@@ -219,25 +219,33 @@ def test_a_slash_after_a_number_is_still_not_a_1(reader):
     assert reader.read(np.asarray(canvas)).number == "25"
 
 
+def amounts_on_forms(test_split, lead: int, mark, tail: int = 74):
+    """CASES forms, each five MNIST test digits written dark on white paper `lead` pixels in, and
+    `mark(draw, end)` writing what stands around them (`end`: the digits' right edge); with their truths."""
+    from PIL import ImageDraw
+
+    for start in range(0, 5 * CASES, 5):
+        form = Image.new("L", (lead + 6 + 5 * 28 + tail, 60), 255)
+        for i in range(5):
+            form.paste(Image.fromarray(255 - test_split.images[start + i]), (lead + 6 + 28 * i, 16))
+        mark(ImageDraw.Draw(form), lead + 6 + 5 * 28)
+        yield np.asarray(form), "".join(str(d) for d in test_split.labels[start:start + 5])
+
+
 @pytest.mark.parametrize("before, after", [("R$", ""), ("EUR", ""), ("**", ""), ("", "**"), ("US$", "=")])
 def test_printed_currency_prefixes_and_stars_are_not_read_as_digits(reader, test_split, before, after):
     """Printed before or after a handwritten amount on a cheque: a currency prefix (R$, EUR, US$)
     or stars and an equals sign guarding it against additions. None is a digit."""
-    from PIL import ImageDraw, ImageFont
+    from PIL import ImageFont
 
     font = ImageFont.load_default(size=22)
-    right = 0
-    for start in range(0, 5 * CASES, 5):
-        lead = round(font.getlength(before)) + 10 if before else 0
-        form = Image.new("L", (lead + 5 * 28 + 80, 60), 255)
-        draw = ImageDraw.Draw(form)
+
+    def printed(draw, end):
         draw.text((6, 18), before, font=font, fill=30)
-        for i in range(5):
-            form.paste(Image.fromarray(255 - test_split.images[start + i]), (lead + 6 + 28 * i, 16))
-        draw.text((lead + 6 + 5 * 28 + 8, 18), after, font=font, fill=30)
-        truth = "".join(str(d) for d in test_split.labels[start:start + 5])
-        right += reader.read(np.asarray(form)).number == truth
-    assert right >= FLOOR
+        draw.text((end + 8, 18), after, font=font, fill=30)
+
+    lead = round(font.getlength(before)) + 10 if before else 0
+    assert read_right(reader, *zip(*amounts_on_forms(test_split, lead, printed))) >= FLOOR
 
 
 @pytest.mark.parametrize("text", ["€170", "€4500", "€12345", "£73", "£4500"])
@@ -249,19 +257,12 @@ def test_a_euro_or_pound_sign_written_by_hand_before_an_amount_is_not_read_as_a_
 
 @pytest.mark.parametrize("sign", ["€", "£"])
 def test_a_handwritten_currency_sign_before_handwritten_digits_on_a_form_is_not_read(reader, test_split, sign):
-    """MNIST test digits after a euro or pound sign drawn in dark ink on a light form."""
-    from PIL import ImageDraw
+    """MNIST test digits after a euro or pound sign drawn by hand, 26 px tall, in dark ink."""
+    def handwritten(draw, end):
+        for stroke in number_strokes(sign, origin=(0, 0), height=1, aspect=1):
+            draw.line([(6 + 26 * x, 18 + 26 * y) for x, y in stroke], fill=25, width=3, joint="curve")
 
-    right = 0
-    for start in range(0, 5 * CASES, 5):
-        form = Image.new("L", (52 + 5 * 28 + 20, 60), 255)
-        for stroke in number_strokes(sign, origin=(6 / form.width, 18 / 60), height=26 / 60, aspect=form.width / 60):
-            ImageDraw.Draw(form).line([(x * form.width, y * 60) for x, y in stroke], fill=25, width=3, joint="curve")
-        for i in range(5):
-            form.paste(Image.fromarray(255 - test_split.images[start + i]), (40 + 28 * i, 16))
-        truth = "".join(str(d) for d in test_split.labels[start:start + 5])
-        right += reader.read(np.asarray(form)).number == truth
-    assert right >= FLOOR
+    assert read_right(reader, *zip(*amounts_on_forms(test_split, 34, handwritten, tail=32))) >= FLOOR
 
 
 def test_separators_and_marks_are_not_read_as_digits(reader, test_split):
