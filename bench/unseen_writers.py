@@ -29,8 +29,8 @@ from scipy import ndimage  # noqa: E402
 from digits.numbers import number_reader  # noqa: E402
 from digits.store import ModelStore  # noqa: E402
 from digits.synth_numbers import make_numbers  # noqa: E402
+from read_numbers import CATEGORIES  # noqa: E402  (the test numbers' five categories, scored the same way)
 
-CATEGORIES = ("apart", "touching", "separators", "patterned", "long")
 SEED = 2024
 RESULTS = Path(__file__).resolve().parent / "results" / "unseen_writers.json"
 
